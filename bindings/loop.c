@@ -1,0 +1,240 @@
+/* luari.loop: the event loop seen from Lua: monotonic time, one-shot
+ * timers, signals, logging, run and stop. */
+#include "host.h"
+
+#include <lauxlib.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TIMER_MT "luari.loop.timer"
+#define SIGNAL_MT "luari.loop.signal"
+
+typedef struct timer_ud {
+  ev_timer timer;
+  luari_host_t *host;
+  int fn_ref;   /* the callback */
+  int self_ref; /* keeps the userdata alive while the timer runs */
+} timer_ud_t;
+
+typedef struct signal_ud {
+  ev_signal sig;
+  luari_host_t *host;
+  int fn_ref;
+  int self_ref;
+} signal_ud_t;
+
+static double monotonic_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, monotonic_now());
+  return 1;
+}
+
+static int l_wall(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+static void timer_release(timer_ud_t *t) {
+  lua_State *L = t->host->L;
+  ev_timer_stop(t->host->loop, &t->timer);
+  luari_ref_clear(L, &t->fn_ref);
+  luari_ref_clear(L, &t->self_ref);
+}
+
+static void on_timer(EV_P_ ev_timer *w, int revents) {
+  (void)loop;
+  (void)revents;
+  timer_ud_t *t = w->data;
+  luari_host_t *host = t->host;
+  lua_State *L = host->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->fn_ref);
+  /* Released before the call: the callback may start a new timer at once. */
+  timer_release(t);
+  luari_host_call(host, 0, 0, "timer");
+}
+
+/* timer(seconds, fn) -> handle with :stop() */
+static int l_timer(lua_State *L) {
+  double after = luaL_checknumber(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  luari_host_t *host = luari_host_get(L);
+  timer_ud_t *t = lua_newuserdata(L, sizeof *t);
+  memset(t, 0, sizeof *t);
+  t->host = host;
+  t->fn_ref = t->self_ref = LUA_NOREF;
+  luaL_getmetatable(L, TIMER_MT);
+  lua_setmetatable(L, -2);
+  luari_ref_set(L, &t->fn_ref, 2);
+  luari_ref_set(L, &t->self_ref, -1);
+  ev_timer_init(&t->timer, on_timer, after > 0 ? after : 0.0, 0.0);
+  t->timer.data = t;
+  ev_timer_start(host->loop, &t->timer);
+  return 1;
+}
+
+static int l_timer_stop(lua_State *L) {
+  timer_ud_t *t = luaL_checkudata(L, 1, TIMER_MT);
+  if (t->host)
+    timer_release(t);
+  return 0;
+}
+
+static int l_timer_active(lua_State *L) {
+  timer_ud_t *t = luaL_checkudata(L, 1, TIMER_MT);
+  lua_pushboolean(L, t->host && ev_is_active(&t->timer));
+  return 1;
+}
+
+static int l_timer_gc(lua_State *L) {
+  timer_ud_t *t = luaL_checkudata(L, 1, TIMER_MT);
+  if (t->host)
+    ev_timer_stop(t->host->loop, &t->timer);
+  return 0;
+}
+
+static void on_signal(EV_P_ ev_signal *w, int revents) {
+  (void)loop;
+  (void)revents;
+  signal_ud_t *s = w->data;
+  lua_rawgeti(s->host->L, LUA_REGISTRYINDEX, s->fn_ref);
+  lua_pushinteger(s->host->L, w->signum);
+  luari_host_call(s->host, 1, 0, "signal");
+}
+
+static int signal_number(lua_State *L, int idx) {
+  static const struct {
+    const char *name;
+    int num;
+  } names[] = { { "INT", SIGINT }, { "TERM", SIGTERM }, { "HUP", SIGHUP }, { "USR1", SIGUSR1 },
+                { "USR2", SIGUSR2 } };
+  const char *name = luaL_checkstring(L, idx);
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(name, names[i].name) == 0)
+      return names[i].num;
+  return luaL_argerror(L, idx, "unknown signal (INT, TERM, HUP, USR1, USR2)");
+}
+
+/* signal(name, fn) -> handle with :stop() */
+static int l_signal(lua_State *L) {
+  int signum = signal_number(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  luari_host_t *host = luari_host_get(L);
+  signal_ud_t *s = lua_newuserdata(L, sizeof *s);
+  memset(s, 0, sizeof *s);
+  s->host = host;
+  s->fn_ref = s->self_ref = LUA_NOREF;
+  luaL_getmetatable(L, SIGNAL_MT);
+  lua_setmetatable(L, -2);
+  luari_ref_set(L, &s->fn_ref, 2);
+  luari_ref_set(L, &s->self_ref, -1);
+  ev_signal_init(&s->sig, on_signal, signum);
+  s->sig.data = s;
+  ev_signal_start(host->loop, &s->sig);
+  return 1;
+}
+
+static int l_signal_stop(lua_State *L) {
+  signal_ud_t *s = luaL_checkudata(L, 1, SIGNAL_MT);
+  ev_signal_stop(s->host->loop, &s->sig);
+  luari_ref_clear(L, &s->fn_ref);
+  luari_ref_clear(L, &s->self_ref);
+  return 0;
+}
+
+static int l_signal_gc(lua_State *L) {
+  signal_ud_t *s = luaL_checkudata(L, 1, SIGNAL_MT);
+  ev_signal_stop(s->host->loop, &s->sig);
+  return 0;
+}
+
+static int l_run(lua_State *L) {
+  luari_host_t *host = luari_host_get(L);
+  ev_run(host->loop, 0);
+  return 0;
+}
+
+static int l_stop(lua_State *L) {
+  luari_host_t *host = luari_host_get(L);
+  ev_break(host->loop, EVBREAK_ALL);
+  return 0;
+}
+
+/* log(level, message [, fields]) where fields is a table of strings. */
+static int l_log(lua_State *L) {
+  luari_host_t *host = luari_host_get(L);
+  int level = luari_log_level_parse(luaL_checkstring(L, 1));
+  if (level < 0)
+    return luaL_argerror(L, 1, "level must be debug, info, warn or error");
+  if (!luari_log_enabled(&host->log, level))
+    return 0;
+  const char *msg = luaL_checkstring(L, 2);
+  const char *fields[2 * 8 + 1];
+  size_t n = 0;
+  if (lua_istable(L, 3)) {
+    lua_pushnil(L);
+    while (n < 16 && lua_next(L, 3) != 0) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
+        fields[n++] = lua_tostring(L, -2);
+        fields[n++] = lua_tostring(L, -1);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  fields[n] = NULL;
+  luari_log_fields(&host->log, level, fields, msg);
+  return 0;
+}
+
+static int l_log_enabled(lua_State *L) {
+  luari_host_t *host = luari_host_get(L);
+  int level = luari_log_level_parse(luaL_checkstring(L, 1));
+  lua_pushboolean(L, level >= 0 && luari_log_enabled(&host->log, level));
+  return 1;
+}
+
+/* set_log{ level = "debug", format = "json" } */
+static int l_set_log(lua_State *L) {
+  luari_host_t *host = luari_host_get(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "level");
+  if (!lua_isnil(L, -1)) {
+    int level = luari_log_level_parse(luaL_checkstring(L, -1));
+    if (level < 0)
+      return luaL_error(L, "log level must be debug, info, warn or error");
+    host->log.level = level;
+  }
+  lua_getfield(L, 1, "format");
+  if (!lua_isnil(L, -1)) {
+    const char *f = luaL_checkstring(L, -1);
+    if (strcmp(f, "json") != 0 && strcmp(f, "text") != 0)
+      return luaL_error(L, "log format must be text or json");
+    host->log.format = strcmp(f, "json") == 0 ? LUARI_LOG_JSON : LUARI_LOG_TEXT;
+  }
+  return 0;
+}
+
+int luaopen_luari_loop(lua_State *L) {
+  static const luaL_Reg timer_methods[] = { { "stop", l_timer_stop },
+                                            { "active", l_timer_active },
+                                            { NULL, NULL } };
+  static const luaL_Reg signal_methods[] = { { "stop", l_signal_stop }, { NULL, NULL } };
+  static const luaL_Reg funcs[] = { { "now", l_now },         { "wall", l_wall },
+                                    { "timer", l_timer },     { "signal", l_signal },
+                                    { "run", l_run },         { "stop", l_stop },
+                                    { "log", l_log },         { "log_enabled", l_log_enabled },
+                                    { "set_log", l_set_log }, { NULL, NULL } };
+  luari_new_metatable(L, TIMER_MT, timer_methods, l_timer_gc);
+  luari_new_metatable(L, SIGNAL_MT, signal_methods, l_signal_gc);
+  lua_newtable(L);
+  luaL_register(L, NULL, funcs);
+  return 1;
+}

@@ -1,0 +1,308 @@
+-- The dispatcher: turns ARI events into calls. A StasisStart for a channel
+-- nobody owns starts the flow its first Stasis argument names, in a new
+-- coroutine; every other event goes, in order, to the call that owns the
+-- channel (or bridge) it concerns. A flow's error is logged with its
+-- traceback and hangs up that call only. When a flow ends, its call and the
+-- channels it created are hung up.
+--
+-- The same dispatcher serves `luari run` (events from the WebSocket) and
+-- the in-process simulator (events from the model).
+
+local ari = require "luari.ari"
+local Call = require "luari.call"
+local router = require "luari.router"
+
+local App = {}
+App.__index = App
+
+-- A finished call keeps receiving (and ignoring) the events of its channels
+-- for this long, so late events are not reported as unknown.
+local TOMBSTONE_SECONDS = 30
+
+function App.new(opts)
+  local app = setmetatable({
+    rt = opts.rt,
+    generation = opts.generation,
+    default_flow = opts.default_flow,
+    apps = {},
+    calls = {},          -- channel id -> call, for calls whose flow runs
+    channel_owner = {},  -- channel id -> call
+    bridge_owner = {},   -- bridge id -> call
+    accepting = true,
+    hangup_grace = opts.hangup_grace or 10,
+    on_call_end = opts.on_call_end,
+    stats = { events = 0, unrouted = 0, calls = 0, active = 0, flow_errors = 0, by_type = {} },
+  }, App)
+  for _, name in ipairs(opts.apps or { "luari" }) do
+    app.apps[name] = true
+  end
+  local rt = app.rt
+  rt.claim = function(th, kind, id)
+    app:claim(th.call, kind, id)
+  end
+  rt.on_error = function(th, err, trace)
+    app:thread_failed(th, err, trace)
+  end
+  rt.on_finish = function(th)
+    app:thread_finished(th)
+  end
+  return app
+end
+
+-- --- logging ----------------------------------------------------------------
+
+function App:log(level, message, fields)
+  self.rt:log(level, message, fields)
+end
+
+function App:log_call(call, level, message)
+  self.rt:log(level, message, { call = call.id, flow = call.flow })
+end
+
+-- --- ownership -------------------------------------------------------------
+
+function App:claim(call, kind, id)
+  if not call then
+    return
+  end
+  if kind == "bridge" then
+    self.bridge_owner[id] = call
+  else
+    self.channel_owner[id] = call
+  end
+  call._owned = call._owned or {}
+  call._owned[#call._owned + 1] = { kind = kind, id = id }
+end
+
+-- A thread that belongs to `call` (luari.spawn, on_hangup handlers).
+function App:spawn_for(call, fn, name, ...)
+  local th = self.rt:spawn(fn, { call = call, name = name }, ...)
+  call._threads[th] = true
+  return th
+end
+
+-- A thread that belongs to no call, for luari's own housekeeping.
+function App:spawn_system(fn, ...)
+  return self.rt:spawn(fn, { name = "luari" }, ...)
+end
+
+-- --- events -----------------------------------------------------------------
+
+local function count(app, ev)
+  local stats = app.stats
+  stats.events = stats.events + 1
+  local t = ev.type or "?"
+  stats.by_type[t] = (stats.by_type[t] or 0) + 1
+end
+
+local function forget(app, ev)
+  local ch = ev.channel
+  if ev.type == "ChannelDestroyed" and type(ch) == "table" then
+    app.channel_owner[ch.id] = nil
+  elseif ev.type == "BridgeDestroyed" and type(ev.bridge) == "table" then
+    app.bridge_owner[ev.bridge.id] = nil
+  end
+end
+
+function App:on_event(ev)
+  count(self, ev)
+  if ev.type == "StasisStart" then
+    local owner = type(ev.channel) == "table" and self.channel_owner[ev.channel.id]
+    if owner then
+      owner:_deliver(ev)
+    else
+      self:start_call(ev)
+    end
+    return
+  end
+  local channels, bridges = router.keys(ev)
+  local first, others
+  for _, id in ipairs(channels) do
+    local call = self.channel_owner[id]
+    if call and call ~= first then
+      if not first then
+        first = call
+      else
+        others = others or {}
+        others[call] = true
+      end
+    end
+  end
+  for _, id in ipairs(bridges) do
+    local call = self.bridge_owner[id]
+    if call and call ~= first then
+      if not first then
+        first = call
+      else
+        others = others or {}
+        others[call] = true
+      end
+    end
+  end
+  if first then
+    first:_deliver(ev)
+    for call in pairs(others or {}) do
+      call:_deliver(ev)
+    end
+  elseif ev.type ~= "ApplicationReplaced" then
+    self.stats.unrouted = self.stats.unrouted + 1
+    self:log("debug", string.format("event %s for %s: no call owns it", tostring(ev.type),
+      channels[1] or bridges[1] or "nothing"))
+  end
+  forget(self, ev)
+  if ev.type == "ApplicationReplaced" then
+    self:log("warn", "another client connected with application " .. tostring(ev.application)
+      .. ": Asterisk now sends its calls there")
+  end
+end
+
+-- --- calls --------------------------------------------------------------------
+
+local function hangup_channel(app, id, why)
+  app:spawn_system(function()
+    local ok, err = ari.channels.hangup(id)
+    if not ok and err.code ~= "not_found" then
+      app:log("warn", string.format("could not hang up %s (%s): %s", id, why, tostring(err)))
+    end
+  end)
+end
+
+local function stasis_args(ev)
+  local args = type(ev.args) == "table" and ev.args or {}
+  local rest = {}
+  for i = 2, #args do
+    rest[#rest + 1] = args[i]
+  end
+  return args[1], rest
+end
+
+function App:start_call(ev)
+  local ch = ev.channel
+  if type(ch) ~= "table" or type(ch.id) ~= "string" then
+    self:log("error", "StasisStart without a channel id: ignored")
+    return
+  end
+  if not self.apps[ev.application] then
+    self:log("debug", "StasisStart for application " .. tostring(ev.application) .. " ignored")
+    return
+  end
+  if not self.accepting then
+    self:log("warn", "shutting down: hanging up new call " .. ch.id)
+    hangup_channel(self, ch.id, "shutting down")
+    return
+  end
+  local name, rest = stasis_args(ev)
+  local gen = self.generation
+  local fn, flow_name = gen:get(name, self.default_flow)
+  if not fn then
+    self:log("error", string.format("unknown flow '%s' for channel %s (flows: %s): hanging up",
+      tostring(flow_name or name or "(default)"), ch.id, table.concat(gen:names(), ", ")))
+    hangup_channel(self, ch.id, "unknown flow")
+    return
+  end
+  local call = Call.new(self, ch, ev.application, rest, flow_name)
+  call._generation = gen
+  self.calls[ch.id] = call
+  self.channel_owner[ch.id] = call
+  self.stats.calls = self.stats.calls + 1
+  self.stats.active = self.stats.active + 1
+  gen.active = (gen.active or 0) + 1
+  call._main = self:spawn_for(call, fn, "flow", call, unpack(rest))
+end
+
+function App:call_state_changed(call)
+  if call._state == "hungup" and not call._ended and self.hangup_grace then
+    -- A flow that ignores the hangup and never returns is cut off.
+    call._grace = self.rt.backend.timer(self.hangup_grace, function()
+      if not call._ended then
+        self:log_call(call, "warn", string.format("flow still running %gs after hangup: stopped",
+          self.hangup_grace))
+        self:end_call(call)
+      end
+    end)
+  end
+end
+
+function App:thread_failed(th, err, trace)
+  local call = th.call
+  if not call then
+    self:log("error", "luari thread failed: " .. tostring(trace or err))
+    return
+  end
+  if th == call._main then
+    self.stats.flow_errors = self.stats.flow_errors + 1
+    call._failed = tostring(err)
+    self:log_call(call, "error", "flow failed: " .. tostring(trace or err))
+    self:end_call(call)
+  else
+    call._threads[th] = nil
+    self:log_call(call, "error", string.format("%s thread failed: %s", th.name or "spawned",
+      tostring(trace or err)))
+  end
+end
+
+function App:thread_finished(th)
+  local call = th.call
+  if not call then
+    return
+  end
+  call._threads[th] = nil
+  if th == call._main then
+    self:end_call(call)
+  end
+end
+
+-- The flow is over: hang up what is left, stop the call's threads, and
+-- let late events for its channels land quietly.
+function App:end_call(call)
+  if call._ended then
+    return
+  end
+  call._ended = true
+  if call._grace then
+    call._grace:stop()
+    call._grace = nil
+  end
+  for th in pairs(call._threads) do
+    self.rt:kill(th, "call ended")
+  end
+  call._threads = {}
+  call:_interrupt_waits("hangup")
+  if call._state == "up" then
+    hangup_channel(self, call.id, "flow ended")
+  end
+  for _, owned in ipairs(call._owned or {}) do
+    if owned.kind == "channel" and self.channel_owner[owned.id] == call and owned.id ~= call.id
+      and not owned.id:find(";2$") then
+      hangup_channel(self, owned.id, "flow ended")
+    end
+  end
+  call._state = call._state == "up" and "hungup" or call._state
+  self.calls[call.id] = nil
+  self.stats.active = self.stats.active - 1
+  local gen = call._generation
+  gen.active = (gen.active or 1) - 1
+  if self.on_call_end then
+    self.on_call_end(call)
+  end
+  self.rt.backend.timer(TOMBSTONE_SECONDS, function()
+    self:forget_call(call)
+  end)
+end
+
+function App:forget_call(call)
+  if self.channel_owner[call.id] == call then
+    self.channel_owner[call.id] = nil
+  end
+  for _, owned in ipairs(call._owned or {}) do
+    local map = owned.kind == "bridge" and self.bridge_owner or self.channel_owner
+    if map[owned.id] == call then
+      map[owned.id] = nil
+    end
+  end
+  call._owned = nil
+  call._inbox = {}
+  call._listeners = {}
+end
+
+return App

@@ -1,0 +1,141 @@
+-- Command line options: --name value, --name=value and flags, each option
+-- optionally also read from an environment variable. The command line
+-- wins over the environment, which wins over the defaults.
+
+local options = {}
+
+local function find(spec, name)
+  for _, o in ipairs(spec) do
+    if o.name == name or o.short == name then
+      return o
+    end
+  end
+  return nil
+end
+
+local function convert(o, raw)
+  if o.type == "number" then
+    local n = tonumber(raw)
+    if not n then
+      return nil, string.format("--%s expects a number (got '%s')", o.name, raw)
+    end
+    return n
+  end
+  if o.values then
+    for _, v in ipairs(o.values) do
+      if v == raw then
+        return raw
+      end
+    end
+    return nil, string.format("--%s must be one of %s (got '%s')", o.name, table.concat(o.values, ", "), raw)
+  end
+  return raw
+end
+
+local function store(opts, o, value)
+  if o.multi then
+    opts[o.key] = opts[o.key] or {}
+    for item in tostring(value):gmatch("[^,]+") do
+      table.insert(opts[o.key], item)
+    end
+  else
+    opts[o.key] = value
+  end
+end
+
+-- Returns opts (keys with - turned into _), positional args; or nil, error.
+function options.parse(spec, args, env)
+  env = env or os.getenv
+  local opts, positional, from_cli = {}, {}, {}
+  for _, o in ipairs(spec) do
+    o.key = o.key or o.name:gsub("-", "_")
+  end
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if a == "--" then
+      for j = i + 1, #args do
+        positional[#positional + 1] = args[j]
+      end
+      break
+    end
+    local name, inline = a:match("^%-%-([%w%-]+)=(.*)$")
+    if not name then
+      name = a:match("^%-%-([%w%-]+)$") or a:match("^%-(%a)$")
+    end
+    if name then
+      local o = find(spec, name)
+      if not o then
+        return nil, "unknown option " .. a
+      end
+      local value
+      if o.flag then
+        value = true
+        if inline then
+          value = inline ~= "false" and inline ~= "0" and inline ~= "no"
+        end
+      else
+        value = inline
+        if value == nil then
+          i = i + 1
+          value = args[i]
+          if value == nil then
+            return nil, "option --" .. o.name .. " needs a value"
+          end
+        end
+        local err
+        value, err = convert(o, value)
+        if value == nil then
+          return nil, err
+        end
+      end
+      if o.multi and not from_cli[o.key] then
+        opts[o.key] = nil
+      end
+      from_cli[o.key] = true
+      store(opts, o, value)
+    else
+      positional[#positional + 1] = a
+    end
+    i = i + 1
+  end
+  for _, o in ipairs(spec) do
+    if opts[o.key] == nil and o.env then
+      local v = env(o.env)
+      if v and v ~= "" then
+        if o.flag then
+          opts[o.key] = v ~= "0" and v ~= "false" and v ~= "no"
+        else
+          local value, err = convert(o, v)
+          if value == nil then
+            return nil, err .. " (from " .. o.env .. ")"
+          end
+          store(opts, o, value)
+        end
+      end
+    end
+    if opts[o.key] == nil and o.default ~= nil then
+      opts[o.key] = o.default
+    end
+  end
+  return opts, positional, from_cli
+end
+
+function options.usage(spec)
+  local lines = {}
+  for _, o in ipairs(spec) do
+    local left = "  --" .. o.name .. (o.flag and "" or (" " .. (o.arg or "VALUE")))
+    local right = o.help or ""
+    if o.env then
+      right = right .. " [" .. o.env .. "]"
+    end
+    if o.default ~= nil and not o.flag then
+      local d = type(o.default) == "table" and table.concat(o.default, ",") or tostring(o.default)
+      right = right .. " (default " .. d .. ")"
+    end
+    lines[#lines + 1] = string.format("%-28s %s", left, right)
+  end
+  return table.concat(lines, "\n")
+end
+
+return options

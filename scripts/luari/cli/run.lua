@@ -1,0 +1,206 @@
+-- `luari run FLOWS`: connect to Asterisk, take calls into flows, keep the
+-- events WebSocket up for as long as luari runs, drain on SIGTERM.
+
+local App = require "luari.app"
+local ari = require "luari.ari"
+local events = require "luari.events"
+local flows = require "luari.flows"
+local host = require "luari.host"
+local http = require "luari.http"
+local loop = require "luari.loop"
+local options = require "luari.cli.options"
+local Runtime = require "luari.runtime"
+
+local run = {}
+
+run.SPEC = {
+  { name = "url", env = "ARI_URL", default = "http://127.0.0.1:8088/ari", arg = "URL", help = "ARI base URL" },
+  { name = "user", env = "ARI_USER", arg = "USER", help = "ARI user" },
+  { name = "password", env = "ARI_PASSWORD", arg = "PASSWORD", help = "ARI password" },
+  { name = "app", env = "ARI_APP", multi = true, default = { "luari" }, arg = "NAME",
+    help = "Stasis application (repeatable)" },
+  { name = "default-flow", arg = "NAME", help = "flow for calls that name none" },
+  { name = "log-level", env = "LUARI_LOG_LEVEL", default = "info", values = { "debug", "info", "warn", "error" },
+    help = "log level" },
+  { name = "log-format", env = "LUARI_LOG_FORMAT", default = "text", values = { "text", "json" },
+    help = "log line format" },
+  { name = "drain-seconds", type = "number", default = 30, help = "on SIGTERM, time given to running calls" },
+  { name = "timeout", type = "number", default = 10, help = "seconds before an ARI request gives up" },
+  { name = "insecure", flag = true, help = "do not verify TLS certificates (not for production)" },
+  { name = "ca-file", env = "ARI_CA_FILE", arg = "FILE", help = "CA certificates for https/wss" },
+  { name = "reconnect-max", type = "number", default = 10, help = "longest wait between reconnects, seconds" },
+  { name = "hangup-grace", type = "number", default = 10,
+    help = "seconds a flow may run on after its caller hung up" },
+  { name = "instruction-budget", type = "number", default = 50000000,
+    help = "VM instructions a flow may run without waiting" },
+  { name = "help", flag = true, help = "show this help" },
+}
+
+local function usage()
+  return "usage: luari run [options] FLOWS\n\n" .. options.usage(run.SPEC) .. "\n"
+end
+
+local function print_errors(errors)
+  for _, e in ipairs(errors) do
+    io.stderr:write("luari: ", e, "\n")
+  end
+end
+
+-- One connection-down message per distinct cause, not one per retry.
+local function down_reporter(state)
+  return function(down)
+    if down.kind == "stopped" then
+      return
+    end
+    local msg = down.message
+    if msg ~= state.last_down then
+      state.last_down = msg
+      loop.log("warn", string.format("ARI unavailable: %s (retrying every %.1f s at most)", msg,
+        state.reconnect_max))
+    else
+      loop.log("debug", string.format("ARI still unavailable; next try in %.1f s", down.retry_in))
+    end
+  end
+end
+
+local function log_connected(app, opts, base)
+  app:spawn_system(function()
+    local info = ari.asterisk.getInfo()
+    local version = type(info) == "table" and type(info.system) == "table" and info.system.version
+    loop.log("info", string.format("connected to Asterisk %s at %s (applications: %s)",
+      version or "(version unknown)", base, table.concat(opts.app, ", ")))
+  end)
+end
+
+local function start_events(ctx)
+  local opts, app = ctx.opts, ctx.app
+  local report_down = down_reporter(ctx)
+  local debug_events = loop.log_enabled("debug")
+  ctx.events = events.start({
+    url = opts.url,
+    apps = opts.app,
+    user = opts.user,
+    password = opts.password,
+    insecure = opts.insecure,
+    ca_file = opts.ca_file,
+    backoff_max = opts.reconnect_max,
+    on_open = function()
+      ctx.connected_once = true
+      ctx.last_down = nil
+      log_connected(app, opts, ctx.base)
+    end,
+    on_event = function(ev)
+      if debug_events then
+        loop.log("debug", "event " .. tostring(ev.type))
+      end
+      app:on_event(ev)
+    end,
+    on_down = function(down)
+      if down.kind == "http" and (down.status == 401 or down.status == 403) and not ctx.connected_once then
+        loop.log("error", "cannot log in to ARI: " .. down.message
+          .. " (check --user/--password or ARI_USER/ARI_PASSWORD)")
+        ctx.exit_code = 1
+        ctx.events:stop()
+        loop.stop()
+        return
+      end
+      report_down(down)
+    end,
+  })
+end
+
+local function finish(ctx)
+  if ctx.finishing then
+    return
+  end
+  ctx.finishing = true
+  ctx.events:stop()
+  loop.timer(0.5, loop.stop)
+end
+
+local function shutdown(ctx, signame)
+  local app = ctx.app
+  if ctx.draining then
+    loop.log("warn", "second " .. signame .. ": stopping now")
+    finish(ctx)
+    return
+  end
+  ctx.draining = true
+  app.accepting = false
+  loop.log("info", string.format("%s: no new calls; waiting up to %g s for %d running call(s)", signame,
+    ctx.opts.drain_seconds, app.stats.active))
+  local deadline = loop.now() + ctx.opts.drain_seconds
+  local function check()
+    if app.stats.active == 0 or loop.now() >= deadline then
+      if app.stats.active > 0 then
+        loop.log("warn", string.format("drain time over with %d call(s) still running", app.stats.active))
+      end
+      finish(ctx)
+    else
+      loop.timer(0.1, check)
+    end
+  end
+  check()
+end
+
+local function reload(ctx)
+  local gen, errors = flows.load(ctx.flows_path, ctx.app.generation.number + 1)
+  if not gen then
+    for _, e in ipairs(errors) do
+      loop.log("error", "reload failed, keeping generation " .. ctx.app.generation.number .. ": " .. e)
+    end
+    return
+  end
+  ctx.app.generation = gen
+  loop.log("info", string.format("flows reloaded: generation %d (%s)", gen.number,
+    table.concat(gen:names(), ", ")))
+end
+
+function run.main(args)
+  local opts, positional = options.parse(run.SPEC, args)
+  if not opts then
+    io.stderr:write("luari run: ", positional, "\n\n", usage())
+    return 2
+  end
+  if opts.help then
+    io.stdout:write(usage())
+    return 0
+  end
+  if #positional ~= 1 then
+    io.stderr:write("luari run: give one FLOWS directory or file\n\n", usage())
+    return 2
+  end
+  loop.set_log({ level = opts.log_level, format = opts.log_format })
+  local gen, errors = flows.load(positional[1], 1)
+  if not gen then
+    print_errors(errors)
+    return 1
+  end
+  local ok, base = pcall(http.configure, {
+    url = opts.url, user = opts.user, password = opts.password,
+    insecure = opts.insecure, ca_file = opts.ca_file, timeout = opts.timeout,
+  })
+  if not ok then
+    io.stderr:write("luari run: ", tostring(base), "\n")
+    return 2
+  end
+  if opts.insecure then
+    loop.log("warn", "--insecure: TLS certificates are not verified")
+  end
+  local rt = Runtime.new(host.backend(), { instruction_budget = opts.instruction_budget })
+  local app = App.new({ rt = rt, generation = gen, default_flow = opts.default_flow, apps = opts.app,
+    hangup_grace = opts.hangup_grace })
+  local ctx = { opts = opts, app = app, base = base, flows_path = positional[1], exit_code = 0,
+    reconnect_max = opts.reconnect_max }
+  run.ctx = ctx
+  loop.log("info", string.format("luari: flows %s from %s; connecting to %s", table.concat(gen:names(), ", "),
+    positional[1], base))
+  start_events(ctx)
+  loop.signal("TERM", function() shutdown(ctx, "SIGTERM") end)
+  loop.signal("INT", function() shutdown(ctx, "SIGINT") end)
+  loop.signal("HUP", function() reload(ctx) end)
+  loop.run()
+  return ctx.exit_code
+end
+
+return run

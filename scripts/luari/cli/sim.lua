@@ -1,0 +1,94 @@
+-- `luari sim FLOW`: one simulated call through a flow on the virtual
+-- clock, printed as a timed transcript. Exit status 0 when the flow ended
+-- without error.
+
+local options = require "luari.cli.options"
+
+local cmd = {}
+
+cmd.SPEC = {
+  { name = "caller", arg = "NUMBER", default = "+15550100", help = "caller id number" },
+  { name = "caller-name", arg = "NAME", help = "caller id name" },
+  { name = "args", arg = "A,B", help = "Stasis arguments after the flow name" },
+  { name = "flow", arg = "NAME", help = "the flow to run when FLOW is a directory" },
+  { name = "dtmf", arg = "D@S,...", help = "keys the caller presses, at seconds: 1@2.0,#@4.5" },
+  { name = "hangup-at", type = "number", arg = "SECONDS", help = "the caller hangs up at this time" },
+  { name = "audio", values = { "speech", "silence" }, default = "speech", help = "what the caller sends" },
+  { name = "max-time", type = "number", default = 3600, help = "stop after this much virtual time" },
+  { name = "sounds", arg = "FILE", help = "sound lengths, one 'name<TAB>seconds' per line" },
+  { name = "sound-default", type = "number", help = "length of sounds not in the table, seconds" },
+  { name = "verbose", flag = true, help = "show every event, including the noisy ones" },
+  { name = "help", flag = true, help = "show this help" },
+}
+
+local function usage()
+  return "usage: luari sim [options] FLOW\n\n" .. options.usage(cmd.SPEC) .. "\n"
+end
+
+function cmd.main(args)
+  local opts, positional = options.parse(cmd.SPEC, args)
+  if not opts then
+    io.stderr:write("luari sim: ", positional, "\n\n", usage())
+    return 2
+  end
+  if opts.help then
+    io.stdout:write(usage())
+    return 0
+  end
+  if #positional ~= 1 then
+    io.stderr:write("luari sim: give one flow file (or a directory and --flow NAME)\n\n", usage())
+    return 2
+  end
+  local sim = require "luari.sim"
+  local transcript = require "luari.sim.transcript"
+  local sounds
+  if opts.sounds then
+    local ok, t = pcall(require("luari.sim.model").load_sounds_tsv, opts.sounds)
+    if not ok or not t then
+      io.stderr:write("luari sim: cannot read ", opts.sounds, ": ", tostring(t), "\n")
+      return 1
+    end
+    sounds = t
+  end
+  local list = {}
+  for a in tostring(opts.args or ""):gmatch("[^,]+") do
+    list[#list + 1] = a
+  end
+  local ok, call = pcall(sim.call, positional[1], {
+    caller = opts.caller,
+    caller_name = opts.caller_name,
+    args = list,
+    flow = opts.flow,
+    dtmf = opts.dtmf,
+    hangup_at = opts.hangup_at,
+    audio = opts.audio,
+    sounds = sounds,
+    sound_default = opts.sound_default,
+  })
+  if not ok then
+    io.stderr:write("luari sim: ", tostring(call), "\n")
+    return 1
+  end
+  call.world:watch(function(e)
+    local line = transcript.line(e, opts.verbose)
+    if line then
+      io.stdout:write(line, "\n")
+    end
+  end)
+  for _, e in ipairs(call.world.transcript) do
+    local line = transcript.line(e, opts.verbose)
+    if line then
+      io.stdout:write(line, "\n")
+    end
+  end
+  local done, err = call:finish(opts.max_time)
+  if not done then
+    io.stdout:write(string.format("%9.3f  %-8s %s\n", call.world.clock:now(), "result", tostring(err)))
+    return 1
+  end
+  io.stdout:write(string.format("%9.3f  %-8s the call lasted %.3f s; the flow ended without error\n",
+    call.world.clock:now(), "result", call.world.clock:now()))
+  return 0
+end
+
+return cmd

@@ -1,0 +1,109 @@
+-- `luari sim-server`: the simulated Asterisk as a network ARI endpoint that
+-- any ARI client can use (REST, events WebSocket, api-docs), plus /sim/...
+-- to place simulated calls and press keys.
+
+local loop = require "luari.loop"
+local options = require "luari.cli.options"
+
+local cmd = {}
+
+cmd.SPEC = {
+  { name = "listen", default = "127.0.0.1:8088", arg = "HOST:PORT", help = "address to serve (port 0: any free port)" },
+  { name = "user", env = "ARI_USER", arg = "USER", help = "ARI user clients must give (default asterisk)" },
+  { name = "password", env = "ARI_PASSWORD", arg = "PASSWORD", help = "ARI password (default asterisk)" },
+  { name = "no-auth", flag = true, help = "accept requests without credentials" },
+  { name = "speed", type = "number", default = 1, help = "clock speed factor (10: ten times real time)" },
+  { name = "sounds", arg = "FILE", help = "sound lengths, one 'name<TAB>seconds' per line" },
+  { name = "sound-default", type = "number", help = "length of sounds not in the table, seconds" },
+  { name = "journal", flag = true, help = "keep every request for GET /sim/requests" },
+  { name = "port-file", arg = "FILE", help = "write the port served to FILE" },
+  { name = "log-level", env = "LUARI_LOG_LEVEL", default = "info", values = { "debug", "info", "warn", "error" },
+    help = "log level" },
+  { name = "help", flag = true, help = "show this help" },
+}
+
+local function usage()
+  return "usage: luari sim-server [options]\n\n" .. options.usage(cmd.SPEC) .. "\n"
+end
+
+local function parse_listen(s)
+  local host, port = s:match("^%[(.+)%]:(%d+)$")
+  if not host then
+    host, port = s:match("^(.*):(%d+)$")
+  end
+  port = tonumber(port)
+  if not host or host == "" or not port or port > 65535 then
+    return nil
+  end
+  return host, port
+end
+
+function cmd.main(args)
+  local opts, positional = options.parse(cmd.SPEC, args)
+  if not opts then
+    io.stderr:write("luari sim-server: ", positional, "\n\n", usage())
+    return 2
+  end
+  if opts.help then
+    io.stdout:write(usage())
+    return 0
+  end
+  loop.set_log({ level = opts.log_level })
+  local host, port = parse_listen(opts.listen)
+  if not host then
+    io.stderr:write("luari sim-server: --listen expects HOST:PORT (got ", opts.listen, ")\n")
+    return 2
+  end
+  local Model = require "luari.sim.model"
+  local sounds
+  if opts.sounds then
+    local ok, t = pcall(Model.load_sounds_tsv, opts.sounds)
+    if not ok or not t then
+      io.stderr:write("luari sim-server: cannot read ", opts.sounds, ": ", tostring(t), "\n")
+      return 1
+    end
+    sounds = t
+  end
+  local user, password = opts.user, opts.password
+  if opts.no_auth then
+    user, password = nil, nil
+  elseif not user then
+    user, password = "asterisk", password or "asterisk"
+    loop.log("info", "sim-server: no --user given: clients log in as user 'asterisk' (see --help)")
+  end
+  local Server = require "luari.sim.server"
+  local server = Server.new({
+    user = user,
+    password = password,
+    speed = opts.speed,
+    sounds = sounds,
+    sound_default = opts.sound_default,
+    journal = opts.journal,
+    apidocs = require("luari.sim.apidocs").document,
+    log = loop.log,
+  })
+  local bound, err = server:listen(host, port)
+  if not bound then
+    loop.log("error", "sim-server: " .. tostring(err))
+    return 1
+  end
+  if opts.port_file then
+    local f = io.open(opts.port_file, "w")
+    if f then
+      f:write(bound, "\n")
+      f:close()
+    end
+  end
+  loop.log("info", string.format("sim-server: simulated Asterisk on http://%s:%d/ari (speed %g)",
+    host:find(":") and ("[" .. host .. "]") or host, bound, opts.speed))
+  local function stop()
+    server:close()
+    loop.stop()
+  end
+  loop.signal("TERM", stop)
+  loop.signal("INT", stop)
+  loop.run()
+  return 0
+end
+
+return cmd

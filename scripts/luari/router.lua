@@ -1,0 +1,50 @@
+-- Which channels and bridges an ARI event concerns: the keys by which it is
+-- routed to the calls that own them. Playbacks and recordings travel by
+-- their target_uri ("channel:ID" or "bridge:ID"), Dial events by peer and
+-- caller.
+
+local router = {}
+
+local function add(list, id)
+  if type(id) == "string" and id ~= "" then
+    list[#list + 1] = id
+  end
+end
+
+local function add_target(channels, bridges, uri)
+  if type(uri) ~= "string" then
+    return
+  end
+  local kind, id = uri:match("^(%a+):(.+)$")
+  if kind == "channel" then
+    add(channels, id)
+  elseif kind == "bridge" then
+    add(bridges, id)
+  end
+end
+
+local function id_of(v)
+  return type(v) == "table" and v.id or nil
+end
+
+-- Returns two arrays: channel ids and bridge ids (possibly empty).
+function router.keys(ev)
+  local channels, bridges = {}, {}
+  add(channels, id_of(ev.channel))
+  add(channels, id_of(ev.peer))
+  add(channels, id_of(ev.caller))
+  add(channels, id_of(ev.forwarded))
+  add(channels, id_of(ev.replace_channel))
+  add(bridges, id_of(ev.bridge))
+  local playback = ev.playback
+  if type(playback) == "table" then
+    add_target(channels, bridges, playback.target_uri)
+  end
+  local recording = ev.recording
+  if type(recording) == "table" then
+    add_target(channels, bridges, recording.target_uri)
+  end
+  return channels, bridges
+end
+
+return router

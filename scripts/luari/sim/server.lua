@@ -1,0 +1,448 @@
+-- The simulated Asterisk's network face: ARI REST and the events
+-- WebSocket over luari.simserver (C: libmicrohttpd + wslay), in front of
+-- the channel model (luari.sim.model). Also serves /ari/api-docs, REST over
+-- the WebSocket (RESTRequest), and /sim/... to drive simulated callers.
+
+local json = require "luari.json"
+local loop = require "luari.loop"
+local simserver = require "luari.simserver"
+local Model = require "luari.sim.model"
+local RealClock = require "luari.sim.realclock"
+
+local Server = {}
+Server.__index = Server
+
+local SERVER_HEADER = "Asterisk/22.10.1"
+local JSON_TYPE = "application/json"
+local REALM = 'Basic realm="Asterisk REST Interface"'
+
+local REASONS = {
+  [101] = "Switching Protocols", [200] = "OK", [201] = "Created", [204] = "No Content",
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+  [405] = "Method Not Allowed", [409] = "Conflict", [412] = "Precondition Failed",
+  [422] = "Unprocessable Entity", [500] = "Internal Server Error", [501] = "Not Implemented",
+  [503] = "Service Unavailable",
+}
+
+-- --- helpers ------------------------------------------------------------------
+
+local function unescape(s)
+  return (s:gsub("%%(%x%x)", function(h)
+    return string.char(tonumber(h, 16))
+  end))
+end
+
+local function b64decode(s)
+  local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  s = s:gsub("[^%w%+/=]", "")
+  return (s:gsub(".", function(c)
+    if c == "=" then
+      return ""
+    end
+    local v = alphabet:find(c, 1, true) - 1
+    local bits = ""
+    for i = 5, 0, -1 do
+      bits = bits .. (math.floor(v / 2 ^ i) % 2)
+    end
+    return bits
+  end):gsub("%d%d%d?%d?%d?%d?%d?%d?", function(bits)
+    if #bits ~= 8 then
+      return ""
+    end
+    return string.char(tonumber(bits, 2))
+  end))
+end
+
+-- "/ari/channels/a%2Fb/play" -> "/channels/a/b/play" with segments decoded
+local function decode_path(raw)
+  local path = raw:match("^[^?]*")
+  local out = {}
+  for seg in path:gmatch("[^/]+") do
+    out[#out + 1] = unescape(seg)
+  end
+  return "/" .. table.concat(out, "/"), out
+end
+
+local function header_list(extra, content_type)
+  local h = { Server = SERVER_HEADER, ["Cache-Control"] = "no-cache, no-store" }
+  if content_type then
+    h["Content-Type"] = content_type
+  end
+  for k, v in pairs(extra or {}) do
+    h[k] = v
+  end
+  return h
+end
+
+-- --- the server --------------------------------------------------------------
+
+function Server.new(opts)
+  local self = setmetatable({
+    user = opts.user,
+    password = opts.password,
+    conns = {},        -- conn -> { apps = {...} }
+    app_conn = {},     -- app name -> conn
+    pending_ws = {},   -- tag -> { apps, subscribe_all }
+    next_tag = 0,
+    journal = opts.journal and {} or nil,
+    journal_limit = opts.journal_limit or 100000,
+    apidocs = opts.apidocs,
+    log = opts.log or function() end,
+  }, Server)
+  self.clock = opts.clock or RealClock.new(opts.speed or 1)
+  self.model = Model.new({
+    clock = self.clock,
+    emit = function(app, event)
+      self:emit(app, event)
+    end,
+    sounds = opts.sounds,
+    sound_default = opts.sound_default,
+  })
+  return self
+end
+
+function Server:listen(host, port)
+  local srv, err = simserver.listen({
+    host = host,
+    port = port,
+    on_request = function(req)
+      self:on_request(req)
+    end,
+    on_ws_open = function(conn)
+      self:on_ws_open(conn)
+    end,
+    on_ws_message = function(conn, text)
+      self:on_ws_message(conn, text)
+    end,
+    on_ws_close = function(conn)
+      self:on_ws_close(conn)
+    end,
+  })
+  if not srv then
+    return nil, err
+  end
+  self.srv = srv
+  return srv:port()
+end
+
+function Server:close()
+  if self.srv then
+    self.srv:close()
+    self.srv = nil
+  end
+end
+
+-- --- events out -------------------------------------------------------------------
+
+function Server:emit(app, event)
+  local conn = self.app_conn[app]
+  if conn then
+    conn:send(json.encode(event))
+  end
+end
+
+-- --- authentication ------------------------------------------------------------------
+
+function Server:authorized(header, api_key)
+  if not self.user then
+    return true
+  end
+  local expected = self.user .. ":" .. (self.password or "")
+  if api_key then
+    return api_key == expected
+  end
+  local b64 = header and header:match("^%s*[Bb]asic%s+(%S+)")
+  return b64 ~= nil and b64decode(b64) == expected
+end
+
+local function unauthorized()
+  return 401, { ["WWW-Authenticate"] = REALM }, { message = "Authentication required" }
+end
+
+-- --- REST ---------------------------------------------------------------------------
+
+function Server:record(method, raw_path, args, body)
+  local j = self.journal
+  if not j then
+    return
+  end
+  if #j >= self.journal_limit then
+    table.remove(j, 1)
+  end
+  j[#j + 1] = { method = method, path = raw_path, args = args, body = body ~= "" and body or nil }
+end
+
+-- Answers one ARI request: status, extra headers, body table or nil.
+function Server:ari_request(method, path, query, body, host)
+  if path:match("^/api%-docs/") and self.apidocs then
+    local doc = self.apidocs(path:match("^/api%-docs/([%w_]+)%.json$"), "http://" .. (host or "127.0.0.1:8088") .. "/ari")
+    if doc then
+      return 200, nil, doc
+    end
+    return 404, nil, { message = "Resource not found" }
+  end
+  local status, _, rbody, headers = self.model:request(method, path, query, body)
+  return status, headers, rbody
+end
+
+local HTML_400 = '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\r\n<html><head>\r\n'
+  .. "<title>400 Bad Request</title>\r\n</head><body>\r\n<h1>Bad Request</h1>\r\n"
+  .. "<p>HTTP request is missing param: [app]</p>\r\n<hr />\r\n<address>" .. SERVER_HEADER
+  .. "</address>\r\n</body></html>\r\n"
+
+function Server:websocket_request(req, query)
+  local apps = query.app
+  if not apps or apps == "" then
+    req:respond(400, header_list(nil, "text/html"), HTML_400)
+    return
+  end
+  self.next_tag = self.next_tag + 1
+  local list = {}
+  for a in apps:gmatch("[^,]+") do
+    list[#list + 1] = a
+  end
+  self.pending_ws[self.next_tag] = { apps = list, subscribe_all = query.subscribeAll == "true" }
+  req:respond(101, {}, nil, self.next_tag)
+end
+
+function Server:on_request(req)
+  local method, raw = req:method(), req:path()
+  local query, ordered = req:args()
+  local body = req:body()
+  self:record(method, raw, ordered, body)
+  local path = decode_path(raw)
+  if path:match("^/sim/") or path == "/sim" then
+    return self:control(req, method, path, query, body)
+  end
+  local ari_path = path:match("^/ari(/.*)$")
+  if not ari_path then
+    return self:respond(req, 404, nil, { message = "Resource not found" })
+  end
+  if not self:authorized(req:header("Authorization"), query.api_key) then
+    return self:respond(req, unauthorized())
+  end
+  query.api_key = nil
+  if ari_path == "/events" and req:is_upgrade() then
+    return self:websocket_request(req, query)
+  end
+  local ok, status, headers, rbody = pcall(self.ari_request, self, method, ari_path, query, body,
+    req:header("Host"))
+  if not ok then
+    self.log("error", "sim-server: " .. method .. " " .. raw .. ": " .. tostring(status))
+    return self:respond(req, 500, nil, { message = "Internal error in the simulator" })
+  end
+  self:respond(req, status, headers, rbody)
+end
+
+function Server:respond(req, status, headers, body)
+  local text = body ~= nil and (type(body) == "string" and body or json.encode(body)) or ""
+  local ctype = body ~= nil and (headers and headers["Content-Type"] or JSON_TYPE) or nil
+  req:respond(status, header_list(headers, ctype), text)
+end
+
+-- --- WebSockets ------------------------------------------------------------------------
+
+function Server:on_ws_open(conn)
+  local info = self.pending_ws[conn:tag()]
+  self.pending_ws[conn:tag()] = nil
+  if not info then
+    conn:close(1011)
+    return
+  end
+  self.conns[conn] = info
+  for _, app in ipairs(info.apps) do
+    local old = self.app_conn[app]
+    if old and old ~= conn then
+      old:send(json.encode({ type = "ApplicationReplaced", timestamp = self.model:timestamp(),
+        application = app, asterisk_id = self.model.asterisk_id }))
+      local old_info = self.conns[old]
+      if old_info then
+        old_info.replaced = old_info.replaced or {}
+        old_info.replaced[app] = true
+      end
+    end
+    self.app_conn[app] = conn
+    self.model:app_connected(app, { subscribeAll = info.subscribe_all })
+  end
+end
+
+function Server:on_ws_close(conn)
+  local info = self.conns[conn]
+  self.conns[conn] = nil
+  if not info then
+    return
+  end
+  for _, app in ipairs(info.apps) do
+    if self.app_conn[app] == conn then
+      self.app_conn[app] = nil
+      self.model:app_disconnected(app)
+    end
+  end
+end
+
+-- REST over the WebSocket (Asterisk 22): RESTRequest in, RESTResponse out.
+function Server:on_ws_message(conn, text)
+  local msg = json.decode(text)
+  local info = self.conns[conn]
+  if type(msg) ~= "table" or msg.type ~= "RESTRequest" or not info then
+    return
+  end
+  local app = info.apps[1]
+  local reply = {
+    type = "RESTResponse",
+    transaction_id = msg.transaction_id or "",
+    request_id = msg.request_id or "",
+    application = app,
+    asterisk_id = self.model.asterisk_id,
+  }
+  local uri = type(msg.uri) == "string" and msg.uri or ""
+  if uri == "" or type(msg.method) ~= "string" then
+    reply.transaction_id, reply.request_id = "", ""
+    reply.status_code, reply.reason_phrase, reply.uri = 400, "Bad request", ""
+    reply.content_type = JSON_TYPE
+    reply.message_body = json.encode({ message = "Empty or missing 'uri' property." })
+  else
+    local path_part, qs = uri:match("^([^?]*)%??(.*)$")
+    local query = {}
+    for k, v in qs:gmatch("([^&=]+)=([^&]*)") do
+      query[unescape(k)] = unescape(v)
+    end
+    for _, q in ipairs(type(msg.query_strings) == "table" and msg.query_strings or {}) do
+      if type(q) == "table" and q.name then
+        query[q.name] = tostring(q.value or "")
+      end
+    end
+    local status, _, rbody = self:ari_request(msg.method, decode_path("/" .. path_part), query,
+      type(msg.message_body) == "string" and msg.message_body or nil)
+    reply.status_code, reply.reason_phrase, reply.uri = status, REASONS[status] or "", path_part
+    if rbody ~= nil then
+      reply.content_type = JSON_TYPE
+      reply.message_body = json.encode(rbody)
+    end
+  end
+  reply.timestamp = self.model:timestamp()
+  conn:send(json.encode(reply))
+end
+
+-- --- /sim: driving the simulated callers ----------------------------------------------------
+
+local function parse_dtmf_schedule(spec)
+  local out = {}
+  for item in tostring(spec or ""):gmatch("[^,]+") do
+    local digits, at = item:match("^%s*([%d%*#A-Da-d]+)@([%d%.]+)%s*$")
+    if not digits then
+      return nil, "bad DTMF item '" .. item .. "' (expected DIGITS@SECONDS)"
+    end
+    out[#out + 1] = { digits = digits, at = tonumber(at) }
+  end
+  return out
+end
+
+function Server:schedule_caller(id, opts)
+  local model, clock = self.model, self.clock
+  local schedule, err = parse_dtmf_schedule(opts.dtmf)
+  if not schedule then
+    return nil, err
+  end
+  for _, item in ipairs(schedule) do
+    clock:after(item.at, function()
+      for i = 1, #item.digits do
+        clock:after((i - 1) * 0.25, function()
+          model:caller_dtmf(id, item.digits:sub(i, i), 100)
+        end)
+      end
+    end)
+  end
+  if opts.hangup_at then
+    clock:after(tonumber(opts.hangup_at) or 0, function()
+      model:caller_hangup(id)
+    end)
+  end
+  return true
+end
+
+function Server:control(req, method, path, query, body)
+  if not self:authorized(req:header("Authorization"), query.api_key) then
+    return self:respond(req, unauthorized())
+  end
+  local data = body ~= "" and json.decode(body) or {}
+  if type(data) ~= "table" then
+    return self:respond(req, 400, nil, { message = "the body must be a JSON object" })
+  end
+  for k, v in pairs(query) do
+    if data[k] == nil then
+      data[k] = v
+    end
+  end
+  local ok, status, rbody = pcall(self.control_request, self, method, path, data)
+  if not ok then
+    return self:respond(req, 500, nil, { message = tostring(status) })
+  end
+  self:respond(req, status, nil, rbody)
+end
+
+local function split_args(v)
+  if type(v) == "table" then
+    return v
+  end
+  local out = {}
+  for a in tostring(v or ""):gmatch("[^,]+") do
+    out[#out + 1] = a
+  end
+  return out
+end
+
+function Server:control_request(method, path, data)
+  if method == "POST" and path == "/sim/calls" then
+    local id = self.model:incoming({
+      app = data.app or "luari",
+      args = split_args(data.args),
+      caller = { number = data.caller or data.number or "", name = data.caller_name or data.name or "" },
+      exten = data.exten,
+      context = data.context,
+      id = data.id,
+      endpoint = data.endpoint,
+    })
+    if data.audio then
+      self.model:caller_audio(id, data.audio)
+    end
+    local ok, err = self:schedule_caller(id, data)
+    if not ok then
+      return 400, { message = err }
+    end
+    return 200, { id = id }
+  end
+  local id, action = path:match("^/sim/calls/([^/]+)/(%a+)$")
+  if method == "POST" and action == "dtmf" then
+    local digits = tostring(data.digits or data.dtmf or "")
+    for i = 1, #digits do
+      self.clock:after((i - 1) * 0.25, function()
+        self.model:caller_dtmf(id, digits:sub(i, i), tonumber(data.duration) or 100)
+      end)
+    end
+    return 204, nil
+  elseif method == "POST" and action == "hangup" then
+    self.model:caller_hangup(id, tonumber(data.cause))
+    return 204, nil
+  elseif method == "POST" and action == "audio" then
+    self.model:caller_audio(id, data.kind or data.audio)
+    return 204, nil
+  end
+  if method == "GET" and path == "/sim/requests" then
+    return 200, self.journal and json.array(self.journal) or json.array({})
+  elseif method == "DELETE" and path == "/sim/requests" then
+    if self.journal then
+      self.journal = {}
+    end
+    return 204, nil
+  elseif method == "GET" and path:match("^/sim/channels/") then
+    local ch = self.model:channel(path:match("^/sim/channels/(.+)$"))
+    if not ch then
+      return 404, { message = "Channel not found" }
+    end
+    return 200, ch
+  end
+  return 404, { message = "no such control resource" }
+end
+
+return Server

@@ -1,0 +1,218 @@
+-- The in-process simulated Asterisk: the channel model on a virtual clock,
+-- a runtime whose backend talks to the model directly, and luari's own
+-- dispatcher running flows, all in one Lua state. A transcript records
+-- what the flow asked, what "Asterisk" answered, what the caller did.
+-- luari.sim (busted) and `luari sim` drive it.
+
+local App = require "luari.app"
+local Clock = require "luari.sim.clock"
+local flows = require "luari.flows"
+local json = require "luari.json"
+local Model = require "luari.sim.model"
+local Runtime = require "luari.runtime"
+
+local World = {}
+World.__index = World
+
+local function query_table(pairs_list)
+  local q = {}
+  for i = 1, #(pairs_list or {}), 2 do
+    local v = pairs_list[i + 1]
+    q[pairs_list[i]] = type(v) == "table" and table.concat(v, ",") or v
+  end
+  return q
+end
+
+-- Like the network: the flow gets fresh tables decoded from JSON.
+local function roundtrip(value)
+  if value == nil then
+    return nil, ""
+  end
+  local text = json.encode(value)
+  return json.decode(text), text
+end
+
+function World.new(opts)
+  opts = opts or {}
+  local self = setmetatable({
+    transcript = {},
+    listeners = {},
+    app_name = opts.app or "luari",
+    quiet_logs = opts.quiet_logs,
+    log_sink = opts.log_sink,
+  }, World)
+  self.clock = Clock.new(0)
+  self.model = Model.new({
+    clock = self.clock,
+    emit = function(app, event)
+      self:_emit(app, event)
+    end,
+    sounds = opts.sounds,
+    sound_default = opts.sound_default,
+    epoch = opts.epoch,
+  })
+  self.model:app_connected(self.app_name)
+  self.rt = Runtime.new(self:_backend(), { instruction_budget = opts.instruction_budget })
+  local gen = opts.generation
+  if not gen and opts.flows then
+    local errors
+    gen, errors = flows.load(opts.flows, 1)
+    if not gen then
+      error(table.concat(errors, "\n"), 0)
+    end
+  end
+  self.generation = gen
+  self.app = App.new({
+    rt = self.rt,
+    generation = gen or setmetatable({ flows = {}, files = {}, number = 0 }, flows.Generation),
+    default_flow = opts.default_flow,
+    apps = { self.app_name },
+    hangup_grace = opts.hangup_grace,
+    on_call_end = function(call)
+      self:note("end", { call = call.id, flow = call.flow, error = call._failed })
+    end,
+  })
+  return self
+end
+
+-- --- transcript -------------------------------------------------------------
+
+function World:note(kind, entry)
+  entry.t = self.clock:now()
+  entry.kind = kind
+  local tr = self.transcript
+  tr[#tr + 1] = entry
+  for _, fn in ipairs(self.listeners) do
+    fn(entry)
+  end
+  return entry
+end
+
+-- fn(entry) for every later transcript entry.
+function World:watch(fn)
+  self.listeners[#self.listeners + 1] = fn
+end
+
+-- --- the backend the runtime uses ---------------------------------------------
+
+function World:_backend()
+  local clock = self.clock
+  return {
+    request = function(method, segments, query, body, timeout, cb)
+      return self:_request(method, segments, query, body, cb)
+    end,
+    timer = function(seconds, fn)
+      local h = clock:after(seconds, fn)
+      return {
+        stop = function()
+          h:cancel()
+        end,
+        active = function()
+          return not h.cancelled
+        end,
+      }
+    end,
+    now = function()
+      return clock:now()
+    end,
+    log = function(level, message, fields)
+      self:note("log", { level = level, message = message, call = fields and fields.call })
+      if self.log_sink then
+        self.log_sink(level, message, fields)
+      end
+    end,
+  }
+end
+
+function World:_request(method, segments, query, body, cb)
+  local path = "/" .. table.concat(segments, "/")
+  local q = query_table(query)
+  local body_text = body ~= nil and json.encode(body) or nil
+  local req = self:note("request", { method = method, path = path, query = q, body = body })
+  local status, reason, rbody, headers = self.model:request(method, path, q, body_text)
+  local decoded = roundtrip(rbody)
+  local handle = self.clock:after(0, function()
+    self:note("response", { request = req, status = status, reason = reason, body = decoded, headers = headers })
+    cb(status, decoded, nil, nil, reason)
+  end)
+  return {
+    cancel = function()
+      handle:cancel()
+    end,
+  }
+end
+
+function World:_emit(app, event)
+  if app ~= self.app_name then
+    return
+  end
+  local decoded = roundtrip(event)
+  self.clock:after(0, function()
+    self:note("event", { event = decoded })
+    self.app:on_event(decoded)
+  end)
+end
+
+-- --- the simulated caller ----------------------------------------------------------
+
+-- An incoming call entering Stasis(app, args...). Returns the channel id.
+function World:incoming(opts)
+  opts = opts or {}
+  local args = {}
+  if opts.flow then
+    args[1] = opts.flow
+  end
+  for _, a in ipairs(opts.args or {}) do
+    args[#args + 1] = a
+  end
+  local caller = { number = opts.caller or "", name = opts.caller_name or "" }
+  self:note("caller", { action = "call", caller = caller, args = args })
+  local id = self.model:incoming({
+    app = self.app_name,
+    args = args,
+    caller = caller,
+    exten = opts.exten,
+    context = opts.context,
+    id = opts.id,
+  })
+  if opts.audio then
+    self.model:caller_audio(id, opts.audio)
+  end
+  return id
+end
+
+function World:press(id, digits, spacing)
+  spacing = spacing or 0.25
+  for i = 1, #digits do
+    local d = digits:sub(i, i)
+    self.clock:after((i - 1) * spacing, function()
+      self:note("caller", { action = "dtmf", channel = id, digit = d })
+      self.model:caller_dtmf(id, d, 100)
+    end)
+  end
+end
+
+function World:hangup(id)
+  self:note("caller", { action = "hangup", channel = id })
+  self.model:caller_hangup(id)
+end
+
+function World:caller_audio(id, kind)
+  self:note("caller", { action = "audio", channel = id, audio = kind })
+  self.model:caller_audio(id, kind)
+end
+
+-- --- running the clock ---------------------------------------------------------------
+
+-- Runs until done() is true, nothing is left to run, or the clock passes
+-- `limit` (absolute virtual time). Returns done()'s last value.
+function World:run(done, limit)
+  limit = limit or (self.clock:now() + 3600)
+  return self.clock:run(done, limit)
+end
+
+function World:advance(seconds)
+  self.clock:run_until(self.clock:now() + seconds)
+end
+
+return World

@@ -1,0 +1,52 @@
+-- Small helpers shared by luari's Lua modules.
+
+local util = {}
+
+local seeded = false
+
+local function seed()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(4)
+  if f then
+    f:close()
+  end
+  local n = 0
+  for i = 1, bytes and #bytes or 0 do
+    n = n * 256 + bytes:byte(i)
+  end
+  math.randomseed(n + os.time())
+  seeded = true
+end
+
+-- A random UUID (version 4): ids luari picks before asking Asterisk, so
+-- that the events for a new channel or playback can be routed at once.
+function util.uuid()
+  if not seeded then
+    seed()
+  end
+  local r = math.random
+  return string.format("%08x-%04x-4%03x-%04x-%04x%08x", r(0, 0x7fffffff), r(0, 0xffff), r(0, 0xfff),
+    0x8000 + r(0, 0x3fff), r(0, 0xffff), r(0, 0x7fffffff))
+end
+
+function util.shallow_copy(t)
+  local c = {}
+  for k, v in pairs(t) do
+    c[k] = v
+  end
+  return c
+end
+
+-- "a,b" or { "a", "b" } -> { "a", "b" }
+function util.split_list(v)
+  if type(v) == "table" then
+    return v
+  end
+  local out = {}
+  for item in tostring(v):gmatch("[^,]+") do
+    out[#out + 1] = item
+  end
+  return out
+end
+
+return util

@@ -1,0 +1,228 @@
+-- Helpers for end-to-end specs: start `luari sim-server` and `luari run`
+-- as real processes on loopback, talk to them over HTTP (curl), read logs.
+
+local json = require "cjson"
+
+local helper = {}
+
+helper.bin = os.getenv("LUARI_BIN") or "build/luari"
+helper.user = "asterisk"
+helper.password = "asterisk"
+
+local tmpdir
+local procs = {}
+
+local function sh(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+helper.quote = quote
+
+function helper.tmpdir()
+  if not tmpdir then
+    tmpdir = sh("mktemp -d /tmp/luari-e2e.XXXXXX"):gsub("%s+$", "")
+  end
+  return tmpdir
+end
+
+function helper.sleep(s)
+  os.execute("sleep " .. s)
+end
+
+-- Polls fn() until it returns a true value or `timeout` seconds pass.
+function helper.wait_for(fn, timeout, what)
+  local deadline = os.time() + (timeout or 10)
+  local step = 0.02
+  while true do
+    local v = fn()
+    if v then
+      return v
+    end
+    if os.time() > deadline then
+      error("timed out waiting for " .. (what or "a condition"), 2)
+    end
+    helper.sleep(step)
+    step = math.min(step * 1.5, 0.2)
+  end
+end
+
+local counter = 0
+local function new_name(prefix)
+  counter = counter + 1
+  return string.format("%s/%s-%d", helper.tmpdir(), prefix, counter)
+end
+
+-- Starts a command in the background with stdout+stderr to a log file.
+local function spawn(args, prefix)
+  local log = new_name(prefix) .. ".log"
+  local cmd = {}
+  for _, a in ipairs(args) do
+    cmd[#cmd + 1] = quote(a)
+  end
+  local pid = sh("(" .. table.concat(cmd, " ") .. " > " .. quote(log) .. " 2>&1 & echo $!)"):match("%d+")
+  local proc = { pid = tonumber(pid), log = log }
+  procs[#procs + 1] = proc
+  return proc
+end
+
+function helper.read(path)
+  local f = io.open(path)
+  if not f then
+    return ""
+  end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function helper.alive(proc)
+  return os.execute("kill -0 " .. proc.pid .. " 2>/dev/null") == 0
+end
+
+function helper.signal(proc, sig)
+  os.execute("kill -" .. (sig or "TERM") .. " " .. proc.pid .. " 2>/dev/null")
+end
+
+-- Waits for the process to end; returns its exit status (from `wait` in a shell is not possible
+-- for a non-child, so luari processes write it to a file via the wrapper).
+function helper.wait_exit(proc, timeout)
+  helper.wait_for(function() return not helper.alive(proc) end, timeout or 10, "process " .. proc.pid .. " to exit")
+  local status = helper.read(proc.status_file or "")
+  return tonumber(status:match("%d+"))
+end
+
+function helper.stop_all()
+  for _, p in ipairs(procs) do
+    if helper.alive(p) then
+      helper.signal(p, "KILL")
+    end
+  end
+  procs = {}
+end
+
+-- Runs `args` recording the exit status in a file, so wait_exit can read it.
+local function spawn_with_status(args, prefix)
+  local status = new_name(prefix) .. ".status"
+  local wrapped = { "sh", "-c", 'exec_status() { "$@"; echo $? > ' .. quote(status) .. '; }; exec_status "$@"', "sh" }
+  for _, a in ipairs(args) do
+    wrapped[#wrapped + 1] = a
+  end
+  local proc = spawn(wrapped, prefix)
+  proc.status_file = status
+  return proc
+end
+
+-- A private simulated Asterisk on a free port.
+function helper.start_sim(extra)
+  local port_file = new_name("sim") .. ".port"
+  local args = { helper.bin, "sim-server", "--listen", "127.0.0.1:" .. ((extra and extra.port) or 0),
+    "--port-file", port_file, "--user", helper.user, "--password", helper.password, "--journal" }
+  for _, a in ipairs(extra and extra.args or {}) do
+    args[#args + 1] = a
+  end
+  local proc = spawn(args, "sim")
+  local port = helper.wait_for(function()
+    return tonumber(helper.read(port_file):match("%d+"))
+  end, 10, "sim-server to listen; log: " .. proc.log)
+  proc.port = port
+  proc.url = "http://127.0.0.1:" .. port .. "/ari"
+  proc.base = "http://127.0.0.1:" .. port
+  return proc
+end
+
+-- `luari run` against url with the flows in `flows` (a directory or file).
+function helper.start_run(flows, opts)
+  opts = opts or {}
+  local args = { helper.bin, "run", "--url", opts.url, "--user", opts.user or helper.user,
+    "--password", opts.password or helper.password, "--log-level", opts.log_level or "debug" }
+  for _, a in ipairs(opts.args or {}) do
+    args[#args + 1] = a
+  end
+  args[#args + 1] = flows
+  return spawn_with_status(args, "run")
+end
+
+function helper.log_has(proc, pattern, plain)
+  return helper.read(proc.log):find(pattern, 1, plain) ~= nil
+end
+
+function helper.wait_log(proc, pattern, timeout, plain)
+  return helper.wait_for(function()
+    return helper.log_has(proc, pattern, plain)
+  end, timeout or 10, "'" .. pattern .. "' in " .. proc.log .. ":\n" .. helper.read(proc.log))
+end
+
+function helper.count_log(proc, pattern)
+  local n = 0
+  for _ in helper.read(proc.log):gmatch(pattern) do
+    n = n + 1
+  end
+  return n
+end
+
+-- HTTP through curl: status, decoded body (or raw text).
+function helper.http(method, url, body, opts)
+  opts = opts or {}
+  local out = new_name("http") .. ".out"
+  local cmd = { "curl", "-s", "-o", quote(out), "-w", "'%{http_code}'", "-X", method,
+    "-u", quote((opts.user or helper.user) .. ":" .. (opts.password or helper.password)) }
+  if body then
+    cmd[#cmd + 1] = "-H 'Content-Type: application/json' --data-binary " .. quote(json.encode(body))
+  end
+  cmd[#cmd + 1] = quote(url)
+  local status = tonumber(sh(table.concat(cmd, " ")))
+  local text = helper.read(out)
+  os.remove(out)
+  local ok, decoded = pcall(json.decode, text)
+  return status, ok and decoded or text
+end
+
+-- The requests the simulator received (needs --journal).
+function helper.journal(sim)
+  local _, list = helper.http("GET", sim.base .. "/sim/requests")
+  return type(list) == "table" and list or {}
+end
+
+function helper.clear_journal(sim)
+  helper.http("DELETE", sim.base .. "/sim/requests")
+end
+
+-- An incoming call from a simulated caller into Stasis(app, args...).
+function helper.call(sim, opts)
+  local status, res = helper.http("POST", sim.base .. "/sim/calls", opts or {})
+  assert(status == 200, "placing a simulated call failed: " .. tostring(status) .. " " .. tostring(res))
+  return res.id
+end
+
+-- Writes a flows directory from { name = source } and returns its path.
+function helper.flows(files)
+  local dir = new_name("flows")
+  os.execute("mkdir -p " .. quote(dir))
+  for name, src in pairs(files) do
+    local f = assert(io.open(dir .. "/" .. name .. ".lua", "w"))
+    f:write(src)
+    f:close()
+  end
+  return dir
+end
+
+-- Lines the flows logged as JSON with luari.log.info("RESULT %s", json).
+function helper.results(proc)
+  local out = {}
+  for line in helper.read(proc.log):gmatch("[^\n]+") do
+    local payload = line:match("RESULT (.*)$")
+    if payload then
+      local ok, v = pcall(json.decode, payload)
+      out[#out + 1] = ok and v or payload
+    end
+  end
+  return out
+end
+
+return helper

@@ -1,0 +1,181 @@
+-- The scheduler: threads, waits, timeouts, interrupts, kills, joins and the
+-- instruction budget, on the virtual clock.
+
+local Clock = require "luari.sim.clock"
+local Runtime = require "luari.runtime"
+
+local function new_rt(opts)
+  local clock = Clock.new()
+  local logs = {}
+  local backend = {
+    timer = function(s, fn)
+      local h = clock:after(s, fn)
+      return { stop = function() h:cancel() end }
+    end,
+    now = function() return clock:now() end,
+    log = function(level, msg) logs[#logs + 1] = level .. ": " .. msg end,
+    request = function() error("no requests here") end,
+  }
+  local rt = Runtime.new(backend, opts)
+  return rt, clock, logs
+end
+
+describe("luari.runtime", function()
+  it("runs threads in the order they were spawned, each until it waits", function()
+    local rt, clock = new_rt()
+    local order = {}
+    rt:spawn(function()
+      order[#order + 1] = "a1"
+      rt:sleep(1)
+      order[#order + 1] = "a2"
+    end)
+    rt:spawn(function()
+      order[#order + 1] = "b1"
+      rt:sleep(0.5)
+      order[#order + 1] = "b2"
+    end)
+    clock:run()
+    assert.are.same({ "a1", "b1", "b2", "a2" }, order)
+    assert.are.equal(1, clock:now())
+  end)
+
+  it("await returns what wake gives, and a timeout gives nil, 'timeout'", function()
+    local rt, clock = new_rt()
+    local got = {}
+    rt:spawn(function()
+      got.a = { rt:await(function(wake)
+        clock:after(2, function() wake("x", 42) end)
+      end) }
+      local cancelled = false
+      got.b = { rt:await(function()
+        return function() cancelled = true end
+      end, 3) }
+      got.cancelled = cancelled
+      got.at = clock:now()
+    end)
+    clock:run()
+    assert.are.same({ "x", 42 }, got.a)
+    assert.are.same({ nil, "timeout" }, got.b)
+    assert.is_true(got.cancelled)
+    assert.are.equal(5, got.at)
+  end)
+
+  it("a late wake after a timeout is ignored", function()
+    local rt, clock = new_rt()
+    local results = {}
+    rt:spawn(function()
+      results[#results + 1] = { rt:await(function(wake)
+        clock:after(5, function() results.late = wake("late") end)
+      end, 1) }
+      rt:sleep(10)
+    end)
+    clock:run()
+    assert.are.same({ { nil, "timeout" } }, { results[1] })
+    assert.is_false(results.late)
+  end)
+
+  it("interrupt wakes a waiting thread and cancels its operation", function()
+    local rt, clock = new_rt()
+    local th, cancelled, got
+    th = rt:spawn(function()
+      got = { rt:await(function() return function() cancelled = true end end) }
+    end)
+    clock:after(1, function() rt:interrupt(th, nil, "hangup") end)
+    clock:run()
+    assert.are.same({ nil, "hangup" }, got)
+    assert.is_true(cancelled)
+  end)
+
+  it("kill stops a thread for good and wakes whoever joined it", function()
+    local rt, clock = new_rt()
+    local after_kill = false
+    local victim = rt:spawn(function()
+      rt:sleep(10)
+      after_kill = true
+    end)
+    local joined
+    rt:spawn(function()
+      joined = { rt:join(victim) }
+    end)
+    clock:after(1, function() rt:kill(victim, "call ended") end)
+    clock:run()
+    assert.is_false(after_kill)
+    assert.are.same({ nil, "call ended" }, joined)
+    assert.are.equal(0, rt.nthreads)
+  end)
+
+  it("join returns a thread's results", function()
+    local rt, clock = new_rt()
+    local got
+    local worker = rt:spawn(function(a, b)
+      rt:sleep(1)
+      return a + b, "done"
+    end, nil, 2, 3)
+    rt:spawn(function() got = { rt:join(worker) } end)
+    clock:run()
+    assert.are.same({ 5, "done" }, got)
+  end)
+
+  it("reports a thread's error with a traceback and carries on with the others", function()
+    local errors = {}
+    local rt, clock = new_rt()
+    rt.on_error = function(th, err, trace) errors[#errors + 1] = { err = err, trace = trace } end
+    local survived = false
+    rt:spawn(function()
+      rt:sleep(1)
+      error("boom")
+    end)
+    rt:spawn(function()
+      rt:sleep(2)
+      survived = true
+    end)
+    clock:run()
+    assert.are.equal(1, #errors)
+    assert.truthy(errors[1].err:find("boom", 1, true))
+    assert.truthy(errors[1].trace:find("stack traceback", 1, true))
+    assert.is_true(survived)
+  end)
+
+  it("stops a loop that never waits once it spends its instruction budget", function()
+    local errors = {}
+    local rt, clock = new_rt({ instruction_budget = 200000 })
+    rt.on_error = function(th, err) errors[#errors + 1] = err end
+    local other = false
+    local looping = function()
+      local x = 0
+      while true do x = x + 1 end
+    end
+    jit.off(looping, true)
+    rt:spawn(looping)
+    rt:spawn(function() other = true end)
+    clock:run()
+    assert.are.equal(1, #errors)
+    assert.truthy(errors[1]:find("instruction budget", 1, true))
+    assert.is_true(other)
+  end)
+
+  it("stops a loop that catches the budget error with pcall", function()
+    local errors = {}
+    local rt, clock = new_rt({ instruction_budget = 200000 })
+    rt.on_error = function(th, err) errors[#errors + 1] = err end
+    local stubborn = function()
+      while true do
+        pcall(function() while true do end end)
+      end
+    end
+    jit.off(stubborn, true)
+    rt:spawn(stubborn)
+    clock:run()
+    assert.are.equal(1, #errors)
+  end)
+
+  it("gives a clear error when a waiting function runs outside a thread", function()
+    local rt = new_rt()
+    local ok, err = pcall(function() rt:sleep(1) end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("outside a luari thread", 1, true))
+    ok, err = pcall(Runtime.current, "ari.channels.answer")
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("ari.channels.answer", 1, true))
+  end)
+end)
