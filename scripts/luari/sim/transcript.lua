@@ -54,8 +54,32 @@ local function params_text(query, body)
 end
 
 -- "play media=sound:hello-world" for a request entry.
+local SHORT = {
+  playWithId = function(q)
+    return "play " .. tostring(q.media), { media = true }
+  end,
+  play = function(q)
+    return "play " .. tostring(q.media), { media = true, playbackId = true }
+  end,
+  record = function(q)
+    return "record " .. tostring(q.name), { name = true }
+  end,
+}
+
 function transcript.describe_request(e)
   local spec, args = find_op(e.method, e.path)
+  local short = spec and spec.resource == "channels" and SHORT[spec.nickname]
+  if short then
+    local text, shown = short(e.query or {})
+    local rest = {}
+    for k, v in pairs(e.query or {}) do
+      if not shown[k] then
+        rest[k] = v
+      end
+    end
+    local p = params_text(rest, e.body)
+    return p ~= "" and (text .. " " .. p) or text, spec
+  end
   local name = spec and (spec.resource == "channels" and spec.nickname or (spec.resource .. "." .. spec.nickname))
     or (e.method .. " " .. e.path)
   local text = name
