@@ -290,6 +290,38 @@ function App:end_call(call)
   end)
 end
 
+-- After the events WebSocket comes back: events may have been lost while it
+-- was down, so ask Asterisk about every live call. A channel that is gone
+-- ends its flow as a hangup; one that left the application ends it as
+-- "left"; the others carry on with a fresh snapshot.
+function App:resync()
+  local n = 0
+  for id, call in pairs(self.calls) do
+    if call._state == "up" then
+      n = n + 1
+      self:spawn_system(function()
+        local ch, err = ari.channels.get(id)
+        if call._state ~= "up" then
+          return
+        end
+        if ch then
+          call.channel = ch
+          if type(ch.dialplan) == "table" and ch.dialplan.app_name ~= "Stasis" then
+            self:log_call(call, "info", "resync: the channel left the application while events were down")
+            call:_set_state("left")
+          end
+        elseif err.code == "not_found" then
+          self:log_call(call, "info", "resync: the channel hung up while events were down")
+          call:_set_state("hungup")
+        else
+          self:log_call(call, "warn", "resync: cannot check the channel: " .. tostring(err))
+        end
+      end)
+    end
+  end
+  return n
+end
+
 function App:forget_call(call)
   if self.channel_owner[call.id] == call then
     self.channel_owner[call.id] = nil

@@ -85,9 +85,16 @@ local function start_events(ctx)
     ca_file = opts.ca_file,
     backoff_max = opts.reconnect_max,
     on_open = function()
+      local reconnect = ctx.connected_once
       ctx.connected_once = true
       ctx.last_down = nil
       log_connected(app, opts, ctx.base)
+      if reconnect then
+        local n = app:resync()
+        if n > 0 then
+          loop.log("info", string.format("reconnected: checking %d live call(s) with Asterisk", n))
+        end
+      end
     end,
     on_event = function(ev)
       if debug_events then

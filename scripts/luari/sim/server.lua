@@ -428,6 +428,15 @@ function Server:control_request(method, path, data)
     self.model:caller_audio(id, data.kind or data.audio)
     return 204, nil
   end
+  if method == "POST" and path == "/sim/drop" then
+    -- Fault injection: every events WebSocket ends at once, without a close frame.
+    local n = 0
+    for conn in pairs(self.conns) do
+      conn:close(0)
+      n = n + 1
+    end
+    return 200, { dropped = n }
+  end
   if method == "GET" and path == "/sim/requests" then
     return 200, self.journal and json.array(self.journal) or json.array({})
   elseif method == "DELETE" and path == "/sim/requests" then
