@@ -219,18 +219,23 @@ static int l_is_open(lua_State *L) {
 
 static int l_stats(lua_State *L) {
   events_ud_t *e = check(L);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 7);
   if (!e->ev)
     return 1;
-  const luari_events_stats_t *s = luari_events_stats(e->ev);
-  lua_pushnumber(L, (double)s->connects);
+  luari_events_stats_t s;
+  luari_events_stats(e->ev, &s);
+  lua_pushnumber(L, (double)s.connects);
   lua_setfield(L, -2, "connects");
-  lua_pushnumber(L, (double)s->messages);
+  lua_pushnumber(L, (double)s.messages);
   lua_setfield(L, -2, "messages");
-  lua_pushnumber(L, (double)s->dropped_binary);
+  lua_pushnumber(L, (double)s.dropped_binary);
   lua_setfield(L, -2, "dropped_binary");
-  lua_pushnumber(L, (double)s->dropped_utf8);
+  lua_pushnumber(L, (double)s.dropped_utf8);
   lua_setfield(L, -2, "dropped_utf8");
+  lua_pushnumber(L, (double)s.queued_bytes);
+  lua_setfield(L, -2, "queued_bytes");
+  lua_pushnumber(L, (double)s.max_queued_bytes);
+  lua_setfield(L, -2, "max_queued_bytes");
   lua_pushnumber(L, (double)e->bad_json);
   lua_setfield(L, -2, "dropped_json");
   return 1;

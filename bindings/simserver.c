@@ -316,6 +316,10 @@ static int l_listen(lua_State *L) {
     lua_pushfstring(L, "cannot listen on %s:%d", addr, port);
     return 2;
   }
+  lua_getfield(L, 1, "write_timeout");
+  if (lua_isnumber(L, -1))
+    luari_simserver_set_write_timeout(s->srv, lua_tonumber(L, -1));
+  lua_pop(L, 1);
   luari_ref_set(L, &s->self_ref, -1);
   return 1;
 }

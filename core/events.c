@@ -5,6 +5,7 @@
 
 #include "buf.h"
 #include "ws.h"
+#include "wsthread.h"
 
 #include <errno.h>
 #include <openssl/err.h>
@@ -36,7 +37,7 @@ struct luari_events {
   SSL_CTX *ssl_ctx;
   SSL *ssl;
   luari_http_req_t *connect_req;
-  luari_ws_t *ws;
+  luari_wsthread_t *reader;  /* owns fd and ssl while the connection is open */
   luari_buf_t out;         /* Upgrade request bytes not yet sent */
   luari_buf_t in;          /* reply bytes; after 101, frames that came with it */
   size_t in_pos;
@@ -46,10 +47,9 @@ struct luari_events {
 
   ev_io io;
   int io_events;
-  ev_timer timer;          /* handshake timeout, backoff, close timeout */
-  ev_timer ping;
+  ev_timer timer;          /* handshake timeout, backoff */
+  ev_async async;          /* the reader thread queued something */
   double backoff;
-  double last_rx;
 
   int depth;               /* nested callbacks into the handler */
   int free_pending;
@@ -133,57 +133,6 @@ static ssize_t raw_send(luari_events_t *ev, const uint8_t *buf, size_t len) {
   return -1;
 }
 
-/* --- the WebSocket's view of the socket --- */
-
-static ssize_t ws_recv(void *data, uint8_t *buf, size_t len) {
-  luari_events_t *ev = data;
-  size_t pending = ev->in.len - ev->in_pos;
-  if (pending > 0) {
-    size_t n = pending < len ? pending : len;
-    memcpy(buf, ev->in.data + ev->in_pos, n);
-    ev->in_pos += n;
-    if (ev->in_pos == ev->in.len) {
-      luari_buf_reset(&ev->in);
-      ev->in_pos = 0;
-    }
-    return (ssize_t)n;
-  }
-  ssize_t n = raw_recv(ev, buf, len);
-  if (n > 0)
-    ev->last_rx = ev_now(ev->loop);
-  return n;
-}
-
-static ssize_t ws_send(void *data, const uint8_t *buf, size_t len) {
-  return raw_send(data, buf, len);
-}
-
-static void ws_message(void *data, int binary, const uint8_t *msg, size_t len) {
-  luari_events_t *ev = data;
-  if (binary) {
-    ev->stats.dropped_binary++;
-    luari_log(ev->log, LUARI_LOG_ERROR, "events: binary frame of %zu bytes from %s dropped (ARI sends text)",
-              len, ev->base);
-    return;
-  }
-  if (!luari_utf8_valid(msg, len)) {
-    ev->stats.dropped_utf8++;
-    luari_log(ev->log, LUARI_LOG_ERROR, "events: message of %zu bytes with invalid UTF-8 from %s dropped",
-              len, ev->base);
-    return;
-  }
-  ev->stats.messages++;
-  if (ev->handler.on_message && ev->state == S_OPEN)
-    ev->handler.on_message(ev->handler.data, (const char *)msg, len);
-}
-
-static void ws_close(void *data, int code, const uint8_t *reason, size_t len) {
-  luari_events_t *ev = data;
-  ev->close_code = code;
-  luari_log(ev->log, LUARI_LOG_INFO, "events: %s closed the WebSocket (code %d%s%.*s)", ev->base, code,
-            len ? ": " : "", (int)(len > 120 ? 120 : len), reason ? (const char *)reason : "");
-}
-
 /* --- teardown and reconnect --- */
 
 static void teardown(luari_events_t *ev) {
@@ -192,10 +141,16 @@ static void teardown(luari_events_t *ev) {
     ev->connect_req = NULL;
   }
   ev_io_stop(ev->loop, &ev->io);
-  ev_timer_stop(ev->loop, &ev->ping);
   ev_timer_stop(ev->loop, &ev->timer);
-  luari_ws_free(ev->ws);
-  ev->ws = NULL;
+  if (ev->reader) {
+    luari_wsthread_stats_t st;
+    luari_wsthread_stats(ev->reader, &st);
+    ev->stats.messages += st.messages;
+    ev->stats.dropped_binary += st.dropped_binary;
+    ev->stats.dropped_utf8 += st.dropped_utf8;
+    luari_wsthread_join(ev->reader);
+    ev->reader = NULL;
+  }
   if (ev->ssl) {
     SSL_free(ev->ssl);
     ev->ssl = NULL;
@@ -223,7 +178,6 @@ static double next_delay(luari_events_t *ev, int kind, int status) {
 }
 
 static void go_down(luari_events_t *ev, int kind, int status, const char *message) {
-  int was_open = ev->state == S_OPEN || ev->state == S_CLOSING;
   int stopping = ev->state == S_CLOSING || ev->state == S_STOPPED;
   teardown(ev);
   luari_events_down_t down = { kind, status, ev->close_code ? ev->close_code : 1006, message, -1 };
@@ -235,7 +189,6 @@ static void go_down(luari_events_t *ev, int kind, int status, const char *messag
     ev->state = S_BACKOFF;
     start_timer(ev, down.retry_in);
   }
-  (void)was_open;
   ev->close_code = 0;
   if (ev->handler.on_down) {
     enter(ev);
@@ -244,52 +197,61 @@ static void go_down(luari_events_t *ev, int kind, int status, const char *messag
   }
 }
 
-/* --- open connection --- */
+/* --- open connection: frames are read on the reader thread --- */
+
+static void notify_main(void *data) {
+  luari_events_t *ev = data;
+  ev_async_send(ev->loop, &ev->async);
+}
 
 static void on_open(luari_events_t *ev) {
-  luari_ws_io_t io = { ev, ws_recv, ws_send, NULL, ws_message, ws_close };
-  ev->ws = luari_ws_new(LUARI_WS_CLIENT, &io, ev->opts.max_message);
-  if (!ev->ws) {
-    go_down(ev, LUARI_EVENTS_DOWN_PROTOCOL, 0, "out of memory");
+  size_t head = ev->reply.header_len;
+  luari_wsthread_options_t o = {
+    ev->fd, ev->ssl, (const uint8_t *)ev->in.data + head, ev->in.len > head ? ev->in.len - head : 0,
+    ev->opts.max_message, 0, ev->opts.ping_interval, ev->log, ev->base, notify_main, ev,
+  };
+  /* From here on the reader thread alone touches the socket. */
+  ev_io_stop(ev->loop, &ev->io);
+  ev_timer_stop(ev->loop, &ev->timer);
+  ev->reader = luari_wsthread_start(&o);
+  luari_buf_reset(&ev->in);
+  if (!ev->reader) {
+    go_down(ev, LUARI_EVENTS_DOWN_PROTOCOL, 0, "cannot start the WebSocket reader");
     return;
-  }
-  /* Frames that arrived with the reply stay in `in`, after the head. */
-  ev->in_pos = ev->reply.header_len;
-  if (ev->in_pos >= ev->in.len) {
-    luari_buf_reset(&ev->in);
-    ev->in_pos = 0;
   }
   ev->state = S_OPEN;
   ev->stats.connects++;
   ev->backoff = ev->opts.backoff_initial;
-  ev->last_rx = ev_now(ev->loop);
-  ev_timer_stop(ev->loop, &ev->timer);
-  if (ev->opts.ping_interval > 0) {
-    ev_timer_set(&ev->ping, ev->opts.ping_interval, ev->opts.ping_interval);
-    ev_timer_start(ev->loop, &ev->ping);
-  }
   if (ev->handler.on_open)
     ev->handler.on_open(ev->handler.data);
 }
 
-static void pump_ws(luari_events_t *ev, int readable, int writable) {
-  int rc = 0;
-  if (readable || ev->in.len > ev->in_pos)
-    rc = luari_ws_read(ev->ws);
-  if (rc == 0 && ev->ws && (writable || luari_ws_want_write(ev->ws)))
-    rc = luari_ws_write(ev->ws);
-  if (!ev->ws || (ev->state != S_OPEN && ev->state != S_CLOSING))
+static int down_kind_for(int end_reason) {
+  return end_reason == LUARI_WSEND_TIMEOUT ? LUARI_EVENTS_DOWN_TIMEOUT : LUARI_EVENTS_DOWN_CLOSED;
+}
+
+/* Hands queued messages to the handler in order; an END item ends the connection. */
+static void on_async(EV_P_ ev_async *w, int revents) {
+  (void)loop;
+  (void)revents;
+  luari_events_t *ev = w->data;
+  if (!ev->reader)
     return;
-  if (rc != 0 || luari_ws_done(ev->ws)) {
-    char msg[1024];
-    const char *why = luari_ws_eof(ev->ws) ? "the server closed the connection"
-                      : ev->close_code     ? "the WebSocket was closed"
-                                           : "connection lost";
-    snprintf(msg, sizeof msg, "%s: %s", ev->base, why);
-    go_down(ev, LUARI_EVENTS_DOWN_CLOSED, 0, msg);
-    return;
+  luari_wsitem_t *items = luari_wsthread_take(ev->reader);
+  enter(ev);
+  while (items) {
+    luari_wsitem_t *it = items;
+    items = it->next;
+    if (it->kind == LUARI_WSITEM_MESSAGE && ev->handler.on_message &&
+        (ev->state == S_OPEN || ev->state == S_CLOSING))
+      ev->handler.on_message(ev->handler.data, it->data, it->len);
+    else if (it->kind == LUARI_WSITEM_END && ev->reader) {
+      ev->close_code = it->close_code;
+      go_down(ev, down_kind_for(it->end_reason), 0, it->data);
+    }
+    free(it);
   }
-  update_watch(ev);
+  leave(ev);
 }
 
 /* --- handshake --- */
@@ -360,8 +322,6 @@ static void read_reply(luari_events_t *ev) {
     return;
   }
   on_open(ev);
-  if (ev->state == S_OPEN)
-    pump_ws(ev, 0, 0);
 }
 
 static void flush_out(luari_events_t *ev) {
@@ -493,8 +453,6 @@ static void update_watch(luari_events_t *ev) {
   int want = EV_READ;
   if (ev->state == S_UPGRADE && ev->out.len > 0)
     want |= EV_WRITE;
-  if ((ev->state == S_OPEN || ev->state == S_CLOSING) && ev->ws && luari_ws_want_write(ev->ws))
-    want |= EV_WRITE;
   if (ev_is_active(&ev->io) && ev->io_events == want)
     return;
   ev->io_events = want;
@@ -518,10 +476,6 @@ static void on_io(EV_P_ ev_io *w, int revents) {
       read_reply(ev);
     else if (ev->state == S_UPGRADE)
       update_watch(ev);
-    break;
-  case S_OPEN:
-  case S_CLOSING:
-    pump_ws(ev, revents & EV_READ, revents & EV_WRITE);
     break;
   default:
     ev_io_stop(ev->loop, &ev->io);
@@ -547,27 +501,8 @@ static void on_timer(EV_P_ ev_timer *w, int revents) {
     go_down(ev, LUARI_EVENTS_DOWN_TIMEOUT, 0, msg);
     break;
   }
-  case S_CLOSING:
-    go_down(ev, LUARI_EVENTS_DOWN_STOPPED, 0, "closed (the server did not answer the close)");
-    break;
   default:
     break;
-  }
-  leave(ev);
-}
-
-static void on_ping(EV_P_ ev_timer *w, int revents) {
-  (void)revents;
-  luari_events_t *ev = w->data;
-  if (ev->state != S_OPEN)
-    return;
-  enter(ev);
-  if (ev_now(loop) - ev->last_rx > 2 * ev->opts.ping_interval) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s: nothing received for %.0f s", ev->base, ev_now(loop) - ev->last_rx);
-    go_down(ev, LUARI_EVENTS_DOWN_TIMEOUT, 0, msg);
-  } else if (luari_ws_send_ping(ev->ws, "luari", 5) == 0) {
-    pump_ws(ev, 0, 1);
   }
   leave(ev);
 }
@@ -629,8 +564,9 @@ luari_events_t *luari_events_new(struct ev_loop *loop, luari_http_t *http, luari
   ev->io.data = ev;
   ev_timer_init(&ev->timer, on_timer, 0.0, 0.0);
   ev->timer.data = ev;
-  ev_timer_init(&ev->ping, on_ping, 0.0, 0.0);
-  ev->ping.data = ev;
+  ev_async_init(&ev->async, on_async);
+  ev->async.data = ev;
+  ev_async_start(loop, &ev->async);
   if (!ev->apps || (ev->opts.url.tls && !(ev->ssl_ctx = new_ssl_ctx(ev)))) {
     luari_events_free(ev);
     return NULL;
@@ -647,10 +583,7 @@ void luari_events_stop(luari_events_t *ev) {
   switch (ev->state) {
   case S_OPEN:
     ev->state = S_CLOSING;
-    ev_timer_stop(ev->loop, &ev->ping);
-    start_timer(ev, 2.0);
-    luari_ws_close(ev->ws, 1000, "");
-    pump_ws(ev, 0, 1);
+    luari_wsthread_close(ev->reader, 1000);
     break;
   case S_CLOSING:
   case S_STOPPED:
@@ -664,16 +597,26 @@ void luari_events_stop(luari_events_t *ev) {
 }
 
 void luari_events_drop(luari_events_t *ev, const char *why) {
-  if (ev->state == S_OPEN)
-    go_down(ev, LUARI_EVENTS_DOWN_CLOSED, 0, why);
+  (void)why;
+  if (ev->state == S_OPEN && ev->reader)
+    luari_wsthread_drop(ev->reader);
 }
 
 int luari_events_is_open(const luari_events_t *ev) {
   return ev->state == S_OPEN;
 }
 
-const luari_events_stats_t *luari_events_stats(const luari_events_t *ev) {
-  return &ev->stats;
+void luari_events_stats(luari_events_t *ev, luari_events_stats_t *out) {
+  *out = ev->stats;
+  if (ev->reader) {
+    luari_wsthread_stats_t st;
+    luari_wsthread_stats(ev->reader, &st);
+    out->messages += st.messages;
+    out->dropped_binary += st.dropped_binary;
+    out->dropped_utf8 += st.dropped_utf8;
+    out->queued_bytes = st.queued_bytes;
+    out->max_queued_bytes = st.max_queued_bytes;
+  }
 }
 
 void luari_events_free(luari_events_t *ev) {
@@ -687,6 +630,7 @@ void luari_events_free(luari_events_t *ev) {
     return;
   }
   teardown(ev);
+  ev_async_stop(ev->loop, &ev->async);
   luari_buf_free(&ev->out);
   luari_buf_free(&ev->in);
   if (ev->ssl_ctx)

@@ -1,7 +1,8 @@
 /* The ARI events WebSocket (/ari/events): connect (curl does DNS and TCP),
  * TLS (OpenSSL, certificates verified unless told otherwise), the Upgrade,
- * frames (ws.c), keepalive pings, and reconnecting with capped exponential
- * backoff for as long as it runs. Lives on libev. */
+ * then frames on a reader thread (wsthread.c) so events keep being read
+ * while Lua is busy, and reconnecting with capped exponential backoff for
+ * as long as it runs. The handshake lives on libev. */
 #ifndef LUARI_EVENTS_H
 #define LUARI_EVENTS_H
 
@@ -58,6 +59,8 @@ typedef struct luari_events_stats {
   unsigned long messages;
   unsigned long dropped_binary;
   unsigned long dropped_utf8;
+  size_t queued_bytes;     /* events read, waiting for Lua */
+  size_t max_queued_bytes; /* the most that ever waited (this connection) */
 } luari_events_stats_t;
 
 luari_events_t *luari_events_new(struct ev_loop *loop, luari_http_t *http, luari_log_t *log,
@@ -69,7 +72,7 @@ void luari_events_stop(luari_events_t *ev);
 /* Safe from inside the handler's callbacks. */
 void luari_events_free(luari_events_t *ev);
 int luari_events_is_open(const luari_events_t *ev);
-const luari_events_stats_t *luari_events_stats(const luari_events_t *ev);
+void luari_events_stats(luari_events_t *ev, luari_events_stats_t *out);
 /* Ends the current connection as if it had dropped (tests, resync). */
 void luari_events_drop(luari_events_t *ev, const char *why);
 

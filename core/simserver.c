@@ -42,6 +42,8 @@ struct luari_simconn {
   luari_ws_t *ws;
   ev_io io;
   int io_events;
+  ev_timer write_timer; /* Asterisk's websocket write timeout */
+  double last_progress; /* when bytes last left for the socket */
   unsigned long tag;
   luari_buf_t extra;
   size_t extra_pos;
@@ -60,6 +62,7 @@ struct luari_simserver {
   int port;
   luari_simreq_t *reqs;
   luari_simconn_t *conns;
+  double write_timeout;
 };
 
 static void schedule_run(luari_simserver_t *srv, double after);
@@ -285,6 +288,8 @@ static ssize_t conn_send(void *data, const uint8_t *buf, size_t len) {
   do
     n = send(conn->fd, buf, len, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
+  if (n > 0)
+    conn->last_progress = ev_now(conn->srv->loop);
   return n;
 }
 
@@ -313,6 +318,7 @@ static void conn_finish(luari_simconn_t *conn) {
     return;
   conn->finished = 1;
   ev_io_stop(conn->srv->loop, &conn->io);
+  ev_timer_stop(conn->srv->loop, &conn->write_timer);
   luari_simserver_t *srv = conn->srv;
   conn->depth++;
   if (srv->handler.on_ws_close)
@@ -348,8 +354,35 @@ static void on_conn_io(EV_P_ ev_io *w, int revents) {
   conn_pump(w->data, revents & EV_READ);
 }
 
+/* Like Asterisk: a write that makes no progress within the write timeout
+ * costs the reader its WebSocket. */
+static void on_write_timeout(EV_P_ ev_timer *w, int revents) {
+  (void)revents;
+  luari_simconn_t *conn = w->data;
+  if (conn->finished || !luari_ws_want_write(conn->ws))
+    return;
+  double stalled = ev_now(loop) - conn->last_progress;
+  if (stalled < conn->srv->write_timeout) {
+    ev_timer_set(w, conn->srv->write_timeout - stalled, 0.0);
+    ev_timer_start(loop, w);
+    return;
+  }
+  luari_log(conn->srv->log, LUARI_LOG_WARN,
+            "sim-server: a WebSocket reader fell behind the %.0f ms write timeout: dropped, as Asterisk does",
+            conn->srv->write_timeout * 1000);
+  shutdown(conn->fd, SHUT_RDWR);
+  conn_finish(conn);
+}
+
 static void conn_update_watch(luari_simconn_t *conn) {
   int want = EV_READ | (luari_ws_want_write(conn->ws) ? EV_WRITE : 0);
+  if ((want & EV_WRITE) && conn->srv->write_timeout > 0 && !ev_is_active(&conn->write_timer)) {
+    conn->last_progress = ev_now(conn->srv->loop);
+    ev_timer_set(&conn->write_timer, conn->srv->write_timeout, 0.0);
+    ev_timer_start(conn->srv->loop, &conn->write_timer);
+  } else if (!(want & EV_WRITE)) {
+    ev_timer_stop(conn->srv->loop, &conn->write_timer);
+  }
   if (ev_is_active(&conn->io) && conn->io_events == want)
     return;
   conn->io_events = want;
@@ -381,6 +414,8 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
   conn->tag = req ? req->ws_tag : 0;
   ev_io_init(&conn->io, on_conn_io, sock, EV_READ);
   conn->io.data = conn;
+  ev_timer_init(&conn->write_timer, on_write_timeout, 0.0, 0.0);
+  conn->write_timer.data = conn;
   LINK(srv->conns, conn);
   conn->depth++;
   if (srv->handler.on_ws_open)
@@ -580,6 +615,7 @@ luari_simserver_t *luari_simserver_new(struct ev_loop *loop, luari_log_t *log, c
   srv->loop = loop;
   srv->log = log;
   srv->handler = *handler;
+  srv->write_timeout = 0.1;
   unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_UPGRADE | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                    (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   srv->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_access, srv,
@@ -606,6 +642,10 @@ luari_simserver_t *luari_simserver_new(struct ev_loop *loop, luari_log_t *log, c
   return srv;
 }
 
+void luari_simserver_set_write_timeout(luari_simserver_t *srv, double seconds) {
+  srv->write_timeout = seconds;
+}
+
 int luari_simserver_port(const luari_simserver_t *srv) {
   return srv->port;
 }
@@ -618,6 +658,7 @@ void luari_simserver_free(luari_simserver_t *srv) {
     srv->handler.on_ws_close = NULL;
     conn->finished = 1;
     ev_io_stop(srv->loop, &conn->io);
+    ev_timer_stop(srv->loop, &conn->write_timer);
     conn_destroy(conn);
   }
   for (luari_simreq_t *req = srv->reqs; req; req = req->next) {

@@ -35,6 +35,9 @@ typedef struct luari_simserver_handler {
 luari_simserver_t *luari_simserver_new(struct ev_loop *loop, luari_log_t *log, const char *host,
                                        int port, const luari_simserver_handler_t *handler);
 int luari_simserver_port(const luari_simserver_t *srv);
+/* Seconds a WebSocket may stay unable to take what is sent before it is
+ * dropped (Asterisk's websocket_write_timeout; 0.1 by default, 0: never). */
+void luari_simserver_set_write_timeout(luari_simserver_t *srv, double seconds);
 /* Ends every WebSocket (1001) and pending request (503), then stops. */
 void luari_simserver_free(luari_simserver_t *srv);
 

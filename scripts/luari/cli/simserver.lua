@@ -15,6 +15,8 @@ cmd.SPEC = {
   { name = "speed", type = "number", default = 1, help = "clock speed factor (10: ten times real time)" },
   { name = "sounds", arg = "FILE", help = "sound lengths, one 'name<TAB>seconds' per line" },
   { name = "sound-default", type = "number", help = "length of sounds not in the table, seconds" },
+  { name = "write-timeout", type = "number", default = 0.1,
+    help = "seconds a WebSocket reader may fall behind before it is dropped, as Asterisk does" },
   { name = "journal", flag = true, help = "keep every request for GET /sim/requests" },
   { name = "port-file", arg = "FILE", help = "write the port served to FILE" },
   { name = "log-level", env = "LUARI_LOG_LEVEL", default = "info", values = { "debug", "info", "warn", "error" },
@@ -79,6 +81,7 @@ function cmd.main(args)
     sounds = sounds,
     sound_default = opts.sound_default,
     journal = opts.journal,
+    write_timeout = opts.write_timeout,
     apidocs = require("luari.sim.apidocs").document,
     log = loop.log,
   })

@@ -87,6 +87,7 @@ function Server.new(opts)
     journal = opts.journal and {} or nil,
     journal_limit = opts.journal_limit or 100000,
     apidocs = opts.apidocs,
+    write_timeout = opts.write_timeout,
     log = opts.log or function() end,
   }, Server)
   self.clock = opts.clock or RealClock.new(opts.speed or 1)
@@ -105,6 +106,7 @@ function Server:listen(host, port)
   local srv, err = simserver.listen({
     host = host,
     port = port,
+    write_timeout = self.write_timeout,
     on_request = function(req)
       self:on_request(req)
     end,
@@ -436,6 +438,24 @@ function Server:control_request(method, path, data)
       n = n + 1
     end
     return 200, { dropped = n }
+  end
+  if method == "POST" and path == "/sim/flood" then
+    -- Fault and load injection: `count` events of about `size` bytes for a
+    -- channel, sent at once.
+    local count, size = tonumber(data.count) or 1000, tonumber(data.size) or 500
+    local ch = self.model:channel(data.channel or "")
+    if not ch then
+      return 404, { message = "Channel not found" }
+    end
+    local padding = string.rep("x", math.max(size - 300, 0))
+    for i = 1, count do
+      self:emit(data.app or "luari", {
+        type = "ChannelVarset", timestamp = self.model:timestamp(), variable = "FLOOD",
+        value = tostring(i) .. padding, channel = ch, asterisk_id = self.model.asterisk_id,
+        application = data.app or "luari",
+      })
+    end
+    return 200, { sent = count }
   end
   if method == "GET" and path == "/sim/requests" then
     return 200, self.journal and json.array(self.journal) or json.array({})

@@ -1,0 +1,71 @@
+/* A WebSocket reader on its own thread. Once the handshake is done, the
+ * socket (and its TLS session) moves to this thread, which keeps reading
+ * frames, answering pings, sending keepalive pings and queueing whole
+ * messages, however long the main thread is busy in Lua. Asterisk drops a
+ * WebSocket reader that falls behind its write timeout; this one never
+ * falls behind. The main thread takes queued items when notified. */
+#ifndef LUARI_WSTHREAD_H
+#define LUARI_WSTHREAD_H
+
+#include "log.h"
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct luari_wsthread luari_wsthread_t;
+
+enum { LUARI_WSITEM_MESSAGE = 1, LUARI_WSITEM_END };
+
+enum {
+  LUARI_WSEND_EOF = 1,    /* the server closed the TCP connection */
+  LUARI_WSEND_CLOSED,     /* close handshake done (either side began it) */
+  LUARI_WSEND_FAILED,     /* protocol error, I/O error, oversized message */
+  LUARI_WSEND_TIMEOUT,    /* nothing received for two ping intervals */
+  LUARI_WSEND_DROPPED     /* luari_wsthread_drop */
+};
+
+typedef struct luari_wsitem {
+  struct luari_wsitem *next;
+  int kind;
+  int end_reason;    /* LUARI_WSEND_* for an END item */
+  int close_code;    /* the peer's close code, 0 when none */
+  size_t len;
+  char data[];       /* message text, NUL-terminated; or the end's message */
+} luari_wsitem_t;
+
+typedef struct luari_wsthread_stats {
+  unsigned long messages;
+  unsigned long dropped_binary;
+  unsigned long dropped_utf8;
+  size_t queued_bytes;
+  size_t max_queued_bytes;
+} luari_wsthread_stats_t;
+
+typedef struct luari_wsthread_options {
+  int fd;
+  SSL *ssl;                 /* NULL for plain TCP */
+  const uint8_t *pending;   /* bytes that came after the handshake reply */
+  size_t pending_len;
+  size_t max_message;       /* 0: 16 MiB */
+  size_t max_queue;         /* stop reading above this many queued bytes; 0: 256 MiB */
+  double ping_interval;     /* seconds; <= 0: no pings */
+  luari_log_t *log;
+  const char *name;         /* for log lines, e.g. the URL */
+  void (*notify)(void *data); /* called on the reader thread when items are queued */
+  void *data;
+} luari_wsthread_options_t;
+
+luari_wsthread_t *luari_wsthread_start(const luari_wsthread_options_t *opts);
+/* Takes every queued item, oldest first (free each with free()). */
+luari_wsitem_t *luari_wsthread_take(luari_wsthread_t *t);
+/* Begins the close handshake (an END item follows). */
+void luari_wsthread_close(luari_wsthread_t *t, int code);
+/* Ends the connection at once (an END item follows). */
+void luari_wsthread_drop(luari_wsthread_t *t);
+void luari_wsthread_stats(luari_wsthread_t *t, luari_wsthread_stats_t *out);
+/* Stops the thread if it still runs, waits for it, frees its queue. The
+ * socket and TLS session go back to the caller. */
+void luari_wsthread_join(luari_wsthread_t *t);
+
+#endif

@@ -1,0 +1,43 @@
+-- A flow that keeps the Lua side busy must not stall the events socket:
+-- Asterisk drops a WebSocket reader that falls behind its write timeout
+-- (the simulator does the same, 100 ms). luari reads events on its own
+-- thread and queues them for Lua.
+
+local h = require "e2e.helper"
+
+local BUSY_FLOW = [[
+local luari = require "luari"
+return function(call)
+  call:answer()
+  luari.log.info("RESULT {\"ready\": true}")
+  call:wait_event("ChannelDtmfReceived", 30)
+  os.execute("sleep 2") -- a flow that blocks the loop (never do this in a real flow)
+  local n = 0
+  while true do
+    local ev = call:wait_event("ChannelVarset", 1)
+    if not ev then break end
+    if ev.variable == "FLOOD" then n = n + 1 end
+  end
+  luari.log.info("RESULT {\"flood\": %d}", n)
+end
+]]
+
+describe("a busy flow", function()
+  after_each(h.stop_all)
+
+  it("does not make luari fall behind the events socket", function()
+    local sim = h.start_sim()
+    local run = h.start_run(h.flows({ busy = BUSY_FLOW }), { url = sim.url, log_level = "info" })
+    h.wait_log(run, "connected to Asterisk", 10, true)
+    local id = h.call(sim, { args = { "busy" } })
+    h.wait_log(run, "\"ready\": true", 10, true)
+    h.http("POST", sim.base .. "/sim/calls/" .. id .. "/dtmf", { digits = "1" })
+    h.sleep(0.5) -- the flow is now blocked in its sleep
+    local status, res = h.http("POST", sim.base .. "/sim/flood", { channel = id, count = 4000, size = 4000 })
+    assert.are.equal(200, status, tostring(res))
+    h.wait_for(function() return #h.results(run) >= 2 end, 30, "the flow to count the events")
+    assert.are.equal(4000, h.results(run)[2].flood)
+    assert.is_false(h.log_has(sim, "fell behind", true), h.read(sim.log))
+    assert.is_false(h.log_has(run, "ARI unavailable", true), h.read(run.log))
+  end)
+end)
