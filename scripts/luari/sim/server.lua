@@ -236,8 +236,20 @@ function Server:on_request(req)
   self:respond(req, status, headers, rbody)
 end
 
+-- A string body goes out as it is (a stored recording's audio), unless it
+-- is the marker of an empty JSON array.
+local function body_text(body)
+  if body == nil then
+    return ""
+  end
+  if type(body) == "string" and not json.is_empty_array(body) then
+    return body
+  end
+  return json.encode(body)
+end
+
 function Server:respond(req, status, headers, body)
-  local text = body ~= nil and (type(body) == "string" and body or json.encode(body)) or ""
+  local text = body_text(body)
   local ctype = body ~= nil and (headers and headers["Content-Type"] or JSON_TYPE) or nil
   req:respond(status, header_list(headers, ctype), text)
 end
@@ -319,7 +331,7 @@ function Server:on_ws_message(conn, text)
     reply.status_code, reply.reason_phrase, reply.uri = status, REASONS[status] or "", path_part
     if rbody ~= nil then
       reply.content_type = JSON_TYPE
-      reply.message_body = json.encode(rbody)
+      reply.message_body = body_text(rbody)
     end
   end
   reply.timestamp = self.model:timestamp()
