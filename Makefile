@@ -21,7 +21,7 @@ endif
 
 DEBIAN_PACKAGES = build-essential pkg-config luajit libluajit-5.1-dev libcurl4-openssl-dev \
   lua-cjson lua-cjson-dev libev-dev lua-busted libwslay-dev libssl-dev libmicrohttpd-dev \
-  curl openssl socat valgrind
+  curl openssl socat valgrind clang libclang-rt-14-dev
 
 CJSON_LIB := $(shell pkg-config --variable=libdir lua5.1-cjson 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)/liblua5.1-cjson.a
 CPPFLAGS += -D_GNU_SOURCE $(shell pkg-config --cflags luajit 2>/dev/null) -I/usr/include/lua5.1
@@ -48,7 +48,7 @@ LUA_H = $(patsubst scripts/%.lua,$(BUILD)/lua/%.h,$(LUA_SRC))
 TEST_C_SRC = $(wildcard tests/c/test_*.c)
 TEST_C_BIN = $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(TEST_C_SRC))
 
-.PHONY: all deps test test-c test-lua test-e2e bench fuzz install clean check-deps
+.PHONY: all deps test test-c test-lua test-e2e bench fuzz install clean valgrind
 
 all: $(BUILD)/luari
 
@@ -97,6 +97,33 @@ test-e2e: all
 
 valgrind: $(TEST_C_BIN)
 	@BUILD=$(BUILD) VALGRIND=1 tests/run c
+
+# Fuzzing with libFuzzer (clang): every target runs FUZZ_SECONDS; a crash
+# leaves its input in build/fuzz/crashes and fails the run. Inputs that
+# crashed once go to tests/fuzz/regress/<target>/ and replay in make test.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = ws upgrade events
+FUZZ_BUILD = build/fuzz
+FUZZ_FLAGS = -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SAN_FLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+	  $(FUZZ_BUILD)/luari
+	@mkdir -p $(FUZZ_BUILD)/crashes
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  clang $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $(FUZZ_BUILD)/fuzz_$$t tests/fuzz/fuzz_$$t.c \
+	    $(patsubst build/%,$(FUZZ_BUILD)/%,$(BIND_OBJ) $(CORE_OBJ) $(SCRIPTS_OBJ)) $(LDLIBS); \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; cp tests/fuzz/corpus/$$t/* $(FUZZ_BUILD)/corpus/$$t/; \
+	  if [ $$t = events ] && [ -r ../shared/ari-samples/events.jsonl ]; then \
+	    luajit -e 'local i=0 for l in io.lines("../shared/ari-samples/events.jsonl") do local e=l:match("\"event\":(%b{})") if e then i=i+1 local f=io.open("$(FUZZ_BUILD)/corpus/events/sample-"..i,"w") f:write(e) f:close() end end'; \
+	  fi; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t- $(FUZZ_BUILD)/corpus/$$t > $(FUZZ_BUILD)/$$t.log 2>&1 || true; \
+	  tail -n 8 $(FUZZ_BUILD)/$$t.log; \
+	done; \
+	if ls $(FUZZ_BUILD)/crashes/* > /dev/null 2>&1; then \
+	  echo "fuzz: crashes found:"; ls $(FUZZ_BUILD)/crashes; exit 1; \
+	fi; echo "fuzz: no crash"
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

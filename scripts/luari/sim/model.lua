@@ -12,6 +12,11 @@
 -- event by calling the model again always finds it consistent. What
 -- Asterisk does on its own threads after replying (dialing, starting a
 -- playback) runs on the next clock turn, after the reply.
+--
+-- Events go to the applications subscribed to what they are about, whether
+-- or not a WebSocket is connected for them (the in-process face has none);
+-- the network face sends them to the sockets it has. Only /move and
+-- GET /applications look at which apps are connected.
 
 local json = require "luari.json"
 local U = require "luari.sim.model.util"
@@ -22,7 +27,6 @@ local sounds = require "luari.sim.model.sounds"
 require "luari.sim.model.channels"
 require "luari.sim.model.dialplan"
 require "luari.sim.model.calls"
-require "luari.sim.model.channel_ops"
 local handler_tables = {
   require "luari.sim.model.channel_ops",
   require "luari.sim.model.variables",
@@ -102,37 +106,46 @@ function Model:queue_event(app, ev)
   self.outbox[tail] = { app, ev }
 end
 
+local function drain(m)
+  while m.out_head <= m.out_tail do
+    local i = m.out_head
+    local item = m.outbox[i]
+    m.outbox[i] = nil
+    m.out_head = i + 1
+    m.emit_fn(item[1], item[2])
+  end
+end
+
 -- Hands queued events to `emit`, in order. Events that `emit` causes (the
--- face calls the model back) join the same queue.
+-- face calls the model back) join the same queue. An `emit` that fails
+-- loses that one event (it is kept in last_error), not the others; in
+-- strict mode the error is raised.
 function Model:flush()
   if self.flushing then
     return
   end
   self.flushing = true
-  local ok, err = pcall(function()
-    while self.out_head <= self.out_tail do
-      local i = self.out_head
-      local item = self.outbox[i]
-      self.outbox[i] = nil
-      self.out_head = i + 1
-      self.emit_fn(item[1], item[2])
+  while self.out_head <= self.out_tail do
+    local ok, err = pcall(drain, self)
+    if not ok then
+      self.last_error = err
+      if self.strict then
+        self.flushing = false
+        error(err, 0)
+      end
     end
-  end)
+  end
   self.flushing = false
-  if self.out_head > self.out_tail then
-    self.out_head, self.out_tail = 1, 0
-  end
-  if not ok then
-    error(err, 0)
-  end
+  self.out_head, self.out_tail = 1, 0
 end
 
--- Runs fn as one unit of model work: errors become a logged failure (or
--- are raised in strict mode), queued events go out afterwards.
 local function pack(...)
   return { n = select("#", ...), ... }
 end
 
+-- Runs fn as one unit of model work: an error is kept in last_error (and
+-- raised in strict mode), queued events go out afterwards. Returns what
+-- pcall(fn, ...) returns.
 function Model:guard(fn, ...)
   local results = pack(pcall(fn, ...))
   if not results[1] then
@@ -274,8 +287,11 @@ local function parse_body(body_string)
     return nil
   end
   local body = json.decode(body_string)
-  if body == nil or body == json.null then
+  if body == nil then
     return nil, false
+  end
+  if body == json.null then
+    return nil
   end
   return body
 end

@@ -431,4 +431,43 @@ H["bridges.setBridgeVar"] = function(m, req)
   return U.no_content()
 end
 
+H["bridges.getBridgeVars"] = function(m, req)
+  local names = U.split_nonempty(req.args.variables)
+  if #names == 0 then
+    return U.fail(400, "The 'variables' field is required")
+  end
+  local b = m.bridges[req.params.bridgeId]
+  if not b then
+    return U.fail(404, "Provided bridge was not found", "Bridge Not Found")
+  end
+  local out = {}
+  for _, name in ipairs(names) do
+    if b.vars[name] == nil then
+      return U.fail(404, "Provided variable was not found", "Variable Not Found")
+    end
+    out[name] = b.vars[name]
+  end
+  return U.ok({ variables = out })
+end
+
+H["bridges.setBridgeVars"] = function(m, req)
+  if req.vars == nil then
+    return U.fail(400, "The 'variables' field is required")
+  end
+  local b = m.bridges[req.params.bridgeId]
+  if not b then
+    return U.fail(404, "Provided bridge was not found", "Bridge Not Found")
+  end
+  if type(req.vars) ~= "table" then
+    return U.fail(400, "The 'variables' field must be a JSON object")
+  end
+  for name, value in pairs(req.vars) do
+    if type(value) ~= "string" then
+      return U.fail(400, "Only string values in the 'variables' object allowed")
+    end
+    b.vars[name] = value
+  end
+  return U.no_content()
+end
+
 return B

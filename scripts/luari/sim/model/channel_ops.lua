@@ -46,21 +46,14 @@ function H.control(m, id)
   return ch
 end
 
--- An operation that only needs a controllable channel and does nothing
--- the applications can see.
-local function simple(check_state)
-  return function(m, req)
-    local ch, err
-    if check_state then
-      ch, err = H.control(m, req.params.channelId)
-    else
-      ch, err = H.find_control(m, req.params.channelId)
-    end
-    if not ch then
-      return unpack(err)
-    end
-    return U.no_content()
+-- An operation that needs a channel in Stasis and in a usable state, and
+-- does nothing the applications can see (ring, hold, music on hold, ...).
+local function accepted(m, req)
+  local ch, err = H.control(m, req.params.channelId)
+  if not ch then
+    return unpack(err)
   end
+  return U.no_content()
 end
 
 H["channels.list"] = function(m)
@@ -149,15 +142,15 @@ H["channels.answer"] = function(m, req)
   return U.no_content()
 end
 
-H["channels.ring"] = simple(true)
-H["channels.ringStop"] = simple(true)
-H["channels.progress"] = simple(true)
-H["channels.hold"] = simple(true)
-H["channels.unhold"] = simple(true)
-H["channels.startMoh"] = simple(true)
-H["channels.stopMoh"] = simple(true)
-H["channels.startSilence"] = simple(true)
-H["channels.stopSilence"] = simple(true)
+H["channels.ring"] = accepted
+H["channels.ringStop"] = accepted
+H["channels.progress"] = accepted
+H["channels.hold"] = accepted
+H["channels.unhold"] = accepted
+H["channels.startMoh"] = accepted
+H["channels.stopMoh"] = accepted
+H["channels.startSilence"] = accepted
+H["channels.stopSilence"] = accepted
 
 local DIRECTIONS = { ["in"] = true, out = true, both = true }
 

@@ -202,11 +202,6 @@ function C.unsubscribe(m, ch, app, how)
   return true
 end
 
-function C.is_subscribed(ch, app, how)
-  local _, s = find_sub(ch, app)
-  return s ~= nil and (how == nil or s[how] == true)
-end
-
 -- Stasis(app,args) starts on a channel: STASISSTATUS is cleared (seen by
 -- apps already subscribed), then StasisStart.
 function C.enter_stasis(m, ch, app, args_str)
@@ -431,10 +426,6 @@ function C.set_media(m, ch, kind)
   end
   ch.media = kind
   lib.recordings.media_changed(m, ch)
-end
-
-function C.is_empty(s)
-  return s == nil or s == ""
 end
 
 -- Fills caller or connected fields from a callerId string

@@ -293,6 +293,5 @@ H["playbacks.control"] = function(m, req)
 end
 
 P.to_json = to_json
-P.stop = stop
 
 return P

@@ -11,7 +11,7 @@
 -- It checks maxDurationSeconds against time() in whole seconds when a frame
 -- arrives, so a 2 s recording stops at the first second boundary after
 -- 2 s have passed (2.0 to 3.0 s). Durations are whole seconds of audio
--- actually recorded.
+-- actually recorded, computed as Asterisk does (see durations()).
 
 local json = require "luari.json"
 local U = require "luari.sim.model.util"
@@ -23,7 +23,8 @@ lib.recordings = R
 local H = {}
 R.handlers = H
 
-local NO_AUDIO = 4
+local NO_AUDIO = 4          -- two ast_waitfor(2000) without a frame
+local SILENCE_FRAME = 0.02  -- silence must exceed the limit: one more 20 ms frame
 local BEEP = "beep"
 local EPSILON = 1e-6
 
@@ -50,7 +51,8 @@ local function publish(m, rec, type_, body)
   C().deliver(m, apps, ev)
 end
 
--- What the recorder receives now: "none", "silence" or "sound".
+-- What the recorder receives now: "none" (no frames), "muted" (frames the
+-- channel's mute drops), "silence" or "sound".
 local function hearing(rec)
   local media
   if rec.bridge then
@@ -62,34 +64,45 @@ local function hearing(rec)
     end
   else
     media = rec.channel.media
+    if media ~= "none" and rec.channel.mute_in then
+      return "muted"
+    end
   end
-  if media == "none" then
-    return "none"
-  end
-  if media == "silence" or rec.muted or rec.channel.mute_in then
-    return "silence"
+  if media == "none" or media == "silence" then
+    return media
   end
   return "sound"
 end
 
--- Adds the audio heard since the last update.
+-- Adds the audio received since the last update. A recording's own mute
+-- writes silence but its silence detector still hears the caller, so it
+-- changes nothing here.
 local function accrue(m, rec)
   local now = m.clock:now()
   local from = math.max(rec.t, rec.begin_at)
   rec.t = now
-  if rec.heard_kind ~= "none" then
-    rec.last_frame = now
-    if not rec.paused and now > from then
-      local dt = now - from
-      rec.heard = rec.heard + dt
-      if rec.heard_kind == "silence" then
-        rec.silence_run = rec.silence_run + dt
-      else
-        rec.silence_run = 0
-        rec.talk = rec.talk + dt
-      end
-    end
+  local kind = rec.heard_kind
+  if kind == "none" then
+    return
   end
+  rec.last_frame = now
+  if kind == "muted" or rec.paused or now <= from then
+    return
+  end
+  local dt = now - from
+  rec.heard = rec.heard + dt
+  if kind == "silence" then
+    rec.silence_run = rec.silence_run + dt
+    rec.silence_total = rec.silence_total + dt
+  else
+    rec.silence_run = 0
+  end
+end
+
+-- The time() check: maxDurationSeconds < whole seconds since the start,
+-- less the whole seconds spent paused.
+local function max_deadline(m, rec)
+  return math.floor(m.epoch + rec.begin_at) + rec.paused_secs + rec.max_duration + 1 - m.epoch
 end
 
 local finish
@@ -101,15 +114,15 @@ local function next_deadline(m, rec)
     return rec.last_frame + NO_AUDIO
   end
   if rec.paused then
-    return rec.max_duration > 0 and math.max(now, rec.max_deadline) or nil
+    return nil
   end
   local base = math.max(now, rec.begin_at)
   local at
   if rec.max_duration > 0 then
-    at = math.max(base, rec.max_deadline)
+    at = math.max(base, max_deadline(m, rec))
   end
   if rec.max_silence > 0 and rec.heard_kind == "silence" then
-    local s = base + (rec.max_silence - rec.silence_run)
+    local s = base + (rec.max_silence + SILENCE_FRAME - rec.silence_run)
     at = at and math.min(at, s) or s
   end
   return at
@@ -118,18 +131,22 @@ end
 local function check(m, rec)
   accrue(m, rec)
   local now = m.clock:now()
-  if rec.max_duration > 0 and rec.heard_kind ~= "none" and now >= rec.max_deadline - EPSILON then
-    return finish(m, rec, "done")
-  end
-  if rec.max_silence > 0 and rec.silence_run >= rec.max_silence - EPSILON then
-    return finish(m, rec, "silence")
-  end
-  if rec.heard_kind == "none" and now >= rec.last_frame + NO_AUDIO - EPSILON then
-    return finish(m, rec, "done")
+  local kind = rec.heard_kind
+  if kind == "none" then
+    if now >= rec.last_frame + NO_AUDIO - EPSILON then
+      return finish(m, rec, "no audio")
+    end
+  elseif not rec.paused then
+    if rec.max_duration > 0 and now >= max_deadline(m, rec) - EPSILON then
+      return finish(m, rec, "max")
+    end
+    if rec.max_silence > 0 and rec.silence_run >= rec.max_silence + SILENCE_FRAME - EPSILON then
+      return finish(m, rec, "silence")
+    end
   end
   local at = next_deadline(m, rec)
   if at then
-    rec.slot = m:after(rec.channel, math.max(0, at - m.clock:now()), function()
+    rec.slot = m:after(rec.channel, math.max(0, at - now), function()
       rec.slot = nil
       check(m, rec)
     end)
@@ -156,6 +173,32 @@ local function store(m, rec, seconds)
   m.stored[rec.name] = { name = rec.name, format = rec.format, seconds = seconds }
 end
 
+-- C's integer division, which truncates toward zero.
+local function cdiv(a, b)
+  local q = a / b
+  return q >= 0 and math.floor(q) or math.ceil(q)
+end
+
+-- Durations as __ast_play_and_record computes them: whole seconds of audio
+-- in the file; with maxSilenceSeconds, the trailing silence (all but
+-- 200 ms) comes off the duration and all silence off the talking time.
+-- Returns duration, talking seconds (or nil), seconds kept in the file.
+local function durations(rec, how)
+  local full = math.floor(rec.heard + EPSILON)
+  if rec.max_silence <= 0 then
+    return full, nil, rec.heard
+  end
+  local trailing = math.floor(rec.silence_run * 1000 + 0.5)
+  local total = math.floor(rec.silence_total * 1000 + 0.5)
+  local talking = math.max(0, full - (total > 0 and cdiv(total - 200, 1000) or 0))
+  local duration = math.max(0, full - (trailing > 0 and cdiv(trailing - 200, 1000) or 0))
+  local kept = rec.heard
+  if trailing > 0 and (how == "silence" or how == "max" or how == "dtmf") then
+    kept = rec.heard - math.max(0, trailing - 200) / 1000
+  end
+  return duration, talking, kept
+end
+
 finish = function(m, rec, how)
   if rec.finished then
     return
@@ -172,22 +215,17 @@ finish = function(m, rec, how)
   if m.live[rec.name] == rec then
     m.live[rec.name] = nil
   end
-  local seconds = rec.heard
-  if how == "silence" then
-    -- The trailing silence is cut from the file (all but 200 ms of it).
-    seconds = math.max(0, rec.heard - rec.silence_run + 0.2)
-  end
+  local duration, talking, kept = durations(rec, how)
   if how == "cancel" then
     m.stored[rec.name] = nil
   else
-    store(m, rec, seconds)
+    store(m, rec, kept)
   end
   local body = to_json(rec, "done")
-  body.duration = math.floor(seconds + EPSILON)
-  if rec.max_silence > 0 then
-    local talking = math.min(body.duration, math.floor(rec.talk + EPSILON))
+  body.duration = duration
+  if talking then
     body.talking_duration = talking
-    body.silence_duration = body.duration - talking
+    body.silence_duration = duration - talking
   end
   publish(m, rec, "RecordingFinished", body)
   C().command_done(m, rec.channel, rec.cmd)
@@ -218,9 +256,7 @@ local function start(m, ch, cmd)
   local now = m.clock:now()
   rec.t, rec.last_frame = now, now
   rec.begin_at = now + (rec.beep and (lib.sounds.length(m, BEEP) or 0) or 0)
-  -- time() granularity: see the header.
-  rec.max_deadline = math.floor(m.epoch + rec.begin_at) + rec.max_duration + 1 - m.epoch
-  rec.heard, rec.talk, rec.silence_run = 0, 0, 0
+  rec.heard, rec.silence_run, rec.silence_total, rec.paused_secs = 0, 0, 0, 0
   rec.heard_kind = hearing(rec)
   ch.recording = rec
   check(m, rec)
@@ -236,9 +272,15 @@ local function dropped(m, _, cmd)
   end
 end
 
--- The channel's media changed (far end, caller, mute).
+-- The channel's media changed (far end, caller, mute): its recording, and
+-- that of a bridge it is in, hear something else now.
 function R.media_changed(m, ch)
   local rec = ch.recording
+  if rec and not rec.finished then
+    refresh(m, rec)
+  end
+  local recorder = ch.bridge and ch.bridge.recorder
+  rec = recorder and recorder.recording
   if rec and not rec.finished then
     refresh(m, rec)
   end
@@ -254,7 +296,7 @@ function R.dtmf(m, ch, digit)
   rec.last_frame = m.clock:now()
   local on = rec.terminate_on
   if on == "any" or on == digit then
-    return finish(m, rec, "done")
+    return finish(m, rec, "dtmf")
   end
   refresh(m, rec)
 end
@@ -361,15 +403,18 @@ function LIVE_OPS.cancel(m, rec)
   finish(m, rec, "cancel")
 end
 
+-- Asterisk counts the paused time in whole seconds of time() too.
 function LIVE_OPS.pause(m, rec)
   accrue(m, rec)
   rec.paused, rec.state = true, "paused"
+  rec.pause_start = math.floor(m:wall())
   refresh(m, rec)
 end
 
 function LIVE_OPS.unpause(m, rec)
   accrue(m, rec)
   rec.paused, rec.state = false, "recording"
+  rec.paused_secs = rec.paused_secs + math.floor(m:wall()) - rec.pause_start
   refresh(m, rec)
 end
 
