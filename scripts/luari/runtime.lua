@@ -36,8 +36,29 @@ local HOOK_EVERY = 1000
 local hook_ticks, hook_limit = 0, math.huge
 local overrun_thread = nil
 
+-- The Lua heap limit, in KiB (math.huge: none). Checked with the budget:
+-- a flow that grows the heap past it fails, after one full collection.
+local memory_limit_kb = math.huge
+
+local function over_memory_limit()
+  if collectgarbage("count") <= memory_limit_kb then
+    return false
+  end
+  collectgarbage("collect")
+  return collectgarbage("count") > memory_limit_kb
+end
+
 local function budget_hook()
   hook_ticks = hook_ticks + 1
+  if memory_limit_kb < math.huge and over_memory_limit() then
+    local rt = active
+    local th = rt and rt.running
+    if th and coroutine.running() == th.co then
+      th.overrun = true
+      error(string.format("Lua memory limit exceeded (%.0f MB in use, the limit is %.0f MB)",
+        collectgarbage("count") / 1024, memory_limit_kb / 1024), 2)
+    end
+  end
   if hook_ticks > hook_limit then
     local rt = active
     local th = rt and rt.running
@@ -68,6 +89,11 @@ local function cancel_wait(th)
   if cancel then
     pcall(cancel)
   end
+end
+
+-- Sets the process-wide Lua heap limit in megabytes (nil or 0: none).
+function Runtime.set_memory_limit(mb)
+  memory_limit_kb = (mb and mb > 0) and mb * 1024 or math.huge
 end
 
 function Runtime.active()

@@ -179,3 +179,26 @@ describe("luari.runtime", function()
     assert.truthy(tostring(err):find("ari.channels.answer", 1, true))
   end)
 end)
+
+describe("luari.runtime memory limit", function()
+  after_each(function() Runtime.set_memory_limit(nil) end)
+
+  it("stops a flow that grows the Lua heap past the limit, and only that flow", function()
+    local errors = {}
+    local rt, clock = new_rt()
+    rt.on_error = function(th, err) errors[#errors + 1] = err end
+    Runtime.set_memory_limit(collectgarbage("count") / 1024 + 64)
+    local other = false
+    local hog = function()
+      local t = {}
+      for i = 1, 1e7 do t[i] = { i } end
+    end
+    jit.off(hog, true)
+    rt:spawn(hog)
+    rt:spawn(function() rt:sleep(1) other = true end)
+    clock:run()
+    assert.are.equal(1, #errors)
+    assert.truthy(errors[1]:find("Lua memory limit exceeded", 1, true), errors[1])
+    assert.is_true(other)
+  end)
+end)
