@@ -92,9 +92,9 @@ end
 -- Waits for the process to end; returns its exit status (from `wait` in a shell is not possible
 -- for a non-child, so luari processes write it to a file via the wrapper).
 function helper.wait_exit(proc, timeout)
-  helper.wait_for(function() return not helper.alive(proc) end, timeout or 10, "process " .. proc.pid .. " to exit")
-  local status = helper.read(proc.status_file or "")
-  return tonumber(status:match("%d+"))
+  return helper.wait_for(function()
+    return not helper.alive(proc) and tonumber(helper.read(proc.status_file or ""):match("%d+"))
+  end, timeout or 10, "process " .. proc.pid .. " to exit")
 end
 
 function helper.stop_all()
@@ -106,15 +106,25 @@ function helper.stop_all()
   procs = {}
 end
 
--- Runs `args` recording the exit status in a file, so wait_exit can read it.
+-- Runs `args` under a small shell that records the exit status in a file,
+-- so wait_exit can read it; proc.pid is the program's own pid, so signals
+-- reach it directly.
 local function spawn_with_status(args, prefix)
-  local status = new_name(prefix) .. ".status"
-  local wrapped = { "sh", "-c", 'exec_status() { "$@"; echo $? > ' .. quote(status) .. '; }; exec_status "$@"', "sh" }
+  local base = new_name(prefix)
+  local status, pidfile = base .. ".status", base .. ".pid"
+  local script = '"$@" & child=$!; echo $child > ' .. quote(pidfile)
+    .. '; wait $child; rc=$?; while kill -0 $child 2>/dev/null; do wait $child; rc=$?; done; echo $rc > '
+    .. quote(status)
+  local wrapped = { "sh", "-c", script, "sh" }
   for _, a in ipairs(args) do
     wrapped[#wrapped + 1] = a
   end
   local proc = spawn(wrapped, prefix)
   proc.status_file = status
+  proc.wrapper = proc.pid
+  proc.pid = helper.wait_for(function()
+    return tonumber(helper.read(pidfile):match("%d+"))
+  end, 10, "the process to start")
   return proc
 end
 

@@ -1,0 +1,80 @@
+-- Stopping luari: SIGTERM drains (no new calls, running flows finish up to
+-- --drain-seconds) and exits 0; a flow that never returns after its caller
+-- hung up is cut off after --hangup-grace.
+
+local h = require "e2e.helper"
+
+local FLOWS = {
+  slow = [[
+local luari = require "luari"
+return function(call)
+  call:answer()
+  luari.log.info("RESULT {\"started\": true}")
+  call:sleep(2)
+  luari.log.info("RESULT {\"finished\": true}")
+end
+]],
+  forever = [[
+local luari = require "luari"
+return function(call)
+  call:answer()
+  luari.log.info("RESULT {\"started\": true}")
+  call:sleep(600)
+end
+]],
+  stubborn = [[
+local ari = require "luari.ari"
+local luari = require "luari"
+return function(call)
+  call:answer()
+  luari.log.info("RESULT {\"started\": true}")
+  while true do -- ignores the hangup, keeps talking to Asterisk
+    ari.asterisk.getInfo()
+  end
+end
+]],
+}
+
+describe("stopping", function()
+  after_each(h.stop_all)
+
+  it("SIGTERM lets running calls finish, refuses new ones, then exits 0", function()
+    local sim = h.start_sim()
+    local run = h.start_run(h.flows(FLOWS), { url = sim.url, log_level = "info" })
+    h.wait_log(run, "connected to Asterisk", 10, true)
+    h.call(sim, { args = { "slow" } })
+    h.wait_log(run, "\"started\": true", 10, true)
+    h.signal(run, "TERM")
+    h.wait_log(run, "SIGTERM: no new calls", 5, true)
+    local late = h.call(sim, { args = { "slow" } })
+    h.wait_log(run, "shutting down: hanging up new call " .. late, 5, true)
+    assert.are.equal(0, h.wait_exit(run, 10))
+    assert.is_true(h.log_has(run, "\"finished\": true", true))
+  end)
+
+  it("SIGTERM stops waiting after --drain-seconds", function()
+    local sim = h.start_sim()
+    local run = h.start_run(h.flows(FLOWS), { url = sim.url, log_level = "info",
+      args = { "--drain-seconds", "1" } })
+    h.wait_log(run, "connected to Asterisk", 10, true)
+    h.call(sim, { args = { "forever" } })
+    h.wait_log(run, "\"started\": true", 10, true)
+    local t0 = os.time()
+    h.signal(run, "TERM")
+    assert.are.equal(0, h.wait_exit(run, 10))
+    assert.is_true(os.time() - t0 <= 4)
+    assert.is_true(h.log_has(run, "drain time over with 1 call(s) still running", true))
+  end)
+
+  it("a flow that ignores its caller's hangup is stopped after the grace period", function()
+    local sim = h.start_sim()
+    local run = h.start_run(h.flows(FLOWS), { url = sim.url, log_level = "info",
+      args = { "--hangup-grace", "1" } })
+    h.wait_log(run, "connected to Asterisk", 10, true)
+    local id = h.call(sim, { args = { "stubborn" } })
+    h.wait_log(run, "\"started\": true", 10, true)
+    h.http("POST", sim.base .. "/sim/calls/" .. id .. "/hangup")
+    h.wait_log(run, "flow still running 1s after hangup: stopped", 5, true)
+    assert.is_true(h.alive(run))
+  end)
+end)
