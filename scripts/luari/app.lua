@@ -31,6 +31,7 @@ function App.new(opts)
     accepting = true,
     hangup_grace = opts.hangup_grace or 10,
     on_call_end = opts.on_call_end,
+    metrics = opts.metrics,
     stats = { events = 0, unrouted = 0, calls = 0, active = 0, flow_errors = 0, by_type = {} },
   }, App)
   for _, name in ipairs(opts.apps or { "luari" }) do
@@ -93,6 +94,25 @@ local function count(app, ev)
   stats.events = stats.events + 1
   local t = ev.type or "?"
   stats.by_type[t] = (stats.by_type[t] or 0) + 1
+  if app.metrics then
+    app.metrics:inc("luari_events_total", { type = t })
+  end
+end
+
+-- Calls by flow for /metrics: delta +1 when one starts, -1 when it ends.
+local function count_call(app, call, delta, failed)
+  local m = app.metrics
+  if not m then
+    return
+  end
+  local labels = { flow = call.flow }
+  if delta > 0 then
+    m:inc("luari_calls_total", labels)
+  end
+  m:inc("luari_calls_active", labels, delta)
+  if failed then
+    m:inc("luari_flow_errors_total", labels)
+  end
 end
 
 local function forget(app, ev)
@@ -146,6 +166,9 @@ function App:on_event(ev)
     end
   elseif ev.type ~= "ApplicationReplaced" then
     self.stats.unrouted = self.stats.unrouted + 1
+    if self.metrics then
+      self.metrics:inc("luari_events_unrouted_total")
+    end
     self:log("debug", string.format("event %s for %s: no call owns it", tostring(ev.type),
       channels[1] or bridges[1] or "nothing"))
   end
@@ -206,6 +229,7 @@ function App:start_call(ev)
   self.channel_owner[ch.id] = call
   self.stats.calls = self.stats.calls + 1
   self.stats.active = self.stats.active + 1
+  count_call(self, call, 1)
   gen.active = (gen.active or 0) + 1
   call._main = self:spawn_for(call, fn, "flow", call, unpack(rest))
 end
@@ -280,8 +304,15 @@ function App:end_call(call)
   call._state = call._state == "up" and "hungup" or call._state
   self.calls[call.id] = nil
   self.stats.active = self.stats.active - 1
+  count_call(self, call, -1, call._failed ~= nil)
   local gen = call._generation
   gen.active = (gen.active or 1) - 1
+  if gen.active == 0 and gen ~= self.generation and self.on_generation_idle then
+    -- The last call on a replaced generation: nothing runs its code now.
+    self.on_generation_idle(gen)
+  end
+  -- The call lingers a while for late events; its generation need not.
+  call._generation = nil
   if self.on_call_end then
     self.on_call_end(call)
   end

@@ -57,6 +57,7 @@ local function compile(entry)
     method = entry[3],
     path = entry[4],
     name = "ari." .. entry[1] .. "." .. entry[2],
+    label = entry[1] .. "." .. entry[2],
     returns = entry.returns,
     params = entry.params or {},
     by_name = {},
@@ -366,7 +367,7 @@ local function make_function(spec)
     if not ok then
       rethrow(segments)
     end
-    return reply(spec, rt:request(spec.method, segments, query, body))
+    return reply(spec, rt:request(spec.method, segments, query, body, nil, spec.label))
   end
 end
 

@@ -326,12 +326,18 @@ function Runtime:join(th)
   return unpack(th.results, 1, th.results.n)
 end
 
--- An HTTP request to ARI: status, decoded body, transport error, message, reason.
-function Runtime:request(method, segments, query, body, timeout)
+-- An HTTP request to ARI: status, decoded body, transport error, message,
+-- reason. `op` names the operation for rt.on_request (metrics).
+function Runtime:request(method, segments, query, body, timeout, op)
   local backend = self.backend
+  local observe = self.on_request
+  local started = observe and backend.now()
   return self:await(function(wake)
     local handle = backend.request(method, segments, query, body, timeout,
       function(status, rbody, err, errmsg, reason)
+        if observe then
+          observe(op or method, err or status, backend.now() - started)
+        end
         wake(status, rbody, err, errmsg, reason)
       end)
     return function()
