@@ -3,7 +3,9 @@
 #include "host.h"
 
 #include <lauxlib.h>
+#include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,6 +42,23 @@ static int l_wall(lua_State *L) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+/* stat(path) -> { mode = n, uid = n } or nil, message */
+static int l_stat(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(errno));
+    return 2;
+  }
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+  lua_setfield(L, -2, "mode");
+  lua_pushinteger(L, (lua_Integer)st.st_uid);
+  lua_setfield(L, -2, "uid");
   return 1;
 }
 
@@ -231,7 +250,8 @@ int luaopen_luari_loop(lua_State *L) {
                                     { "timer", l_timer },     { "signal", l_signal },
                                     { "run", l_run },         { "stop", l_stop },
                                     { "log", l_log },         { "log_enabled", l_log_enabled },
-                                    { "set_log", l_set_log }, { NULL, NULL } };
+                                    { "set_log", l_set_log }, { "stat", l_stat },
+                                    { NULL, NULL } };
   luari_new_metatable(L, TIMER_MT, timer_methods, l_timer_gc);
   luari_new_metatable(L, SIGNAL_MT, signal_methods, l_signal_gc);
   lua_newtable(L);

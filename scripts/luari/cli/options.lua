@@ -43,8 +43,43 @@ local function store(opts, o, value)
   end
 end
 
--- Returns opts (keys with - turned into _), positional args; or nil, error.
-function options.parse(spec, args, env)
+-- A value from a config file, checked like one from the command line.
+local function from_config(o, v)
+  if o.flag then
+    if type(v) ~= "boolean" then
+      return nil, string.format("config: %s must be true or false", o.key)
+    end
+    return v
+  end
+  if o.multi and type(v) == "table" then
+    local list = {}
+    for i, item in ipairs(v) do
+      list[i] = tostring(item)
+    end
+    return list
+  end
+  if type(v) ~= "string" and type(v) ~= "number" then
+    return nil, string.format("config: %s must be a %s", o.key, o.type == "number" and "number" or "string")
+  end
+  local value, err = convert(o, tostring(v))
+  if value == nil then
+    return nil, "config: " .. err
+  end
+  if o.multi then
+    local list = {}
+    for item in tostring(value):gmatch("[^,]+") do
+      list[#list + 1] = item
+    end
+    return list
+  end
+  return value
+end
+
+-- Returns opts (keys with - turned into _), positional args, and where each
+-- value came from ("cli", "env", "config", "default"); or nil, error.
+-- Precedence: command line, then environment, then `config` (a table, e.g.
+-- from --config FILE), then defaults.
+function options.parse(spec, args, env, config)
   env = env or os.getenv
   local opts, positional, from_cli = {}, {}, {}
   for _, o in ipairs(spec) do
@@ -99,6 +134,10 @@ function options.parse(spec, args, env)
     end
     i = i + 1
   end
+  local source = {}
+  for key in pairs(from_cli) do
+    source[key] = "cli"
+  end
   for _, o in ipairs(spec) do
     if opts[o.key] == nil and o.env then
       local v = env(o.env)
@@ -112,13 +151,34 @@ function options.parse(spec, args, env)
           end
           store(opts, o, value)
         end
+        source[o.key] = "env"
       end
+    end
+    if opts[o.key] == nil and config and config[o.key] ~= nil then
+      local value, err = from_config(o, config[o.key])
+      if value == nil then
+        return nil, err
+      end
+      opts[o.key] = value
+      source[o.key] = "config"
     end
     if opts[o.key] == nil and o.default ~= nil then
       opts[o.key] = o.default
+      source[o.key] = "default"
     end
   end
-  return opts, positional, from_cli
+  if config then
+    for k in pairs(config) do
+      local known = false
+      for _, o in ipairs(spec) do
+        known = known or o.key == k
+      end
+      if not known and k ~= "flows" then
+        return nil, "config: unknown setting '" .. tostring(k) .. "'"
+      end
+    end
+  end
+  return opts, positional, source
 end
 
 function options.usage(spec)
