@@ -21,6 +21,7 @@ local commands = {
   sim = "luari.cli.sim",
   ["sim-server"] = "luari.cli.simserver",
   check = "luari.cli.check",
+  man = "luari.cli.man",
 }
 
 function main.main(argv)
