@@ -1,6 +1,6 @@
 # luari: build, test, benchmark, install.
 #
-#   make deps             install the Debian packages luari needs (root)
+#   make deps             install the Debian packages luari needs (root) and tests/node
 #   make                  build build/luari
 #   make test             every test: C units, busted specs, end to end
 #   make test SANITIZE=1  the same under AddressSanitizer + UBSan
@@ -125,10 +125,17 @@ fuzz:
 	  echo "fuzz: crashes found:"; ls $(FUZZ_BUILD)/crashes; exit 1; \
 	fi; echo "fuzz: no crash"
 
+# The node packages (tests/node: npm's ari-client and ws, pinned in
+# package-lock.json) let end-to-end specs check the simulator against other
+# ARI clients. Node.js comes from Debian when the machine has none.
 deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && \
-	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEBIAN_PACKAGES)
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEBIAN_PACKAGES) && \
+	if ! command -v npm > /dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; \
+	fi
+	npm ci --prefix tests/node --no-audit --no-fund
 
 clean:
 	rm -rf build

@@ -530,6 +530,12 @@ int luari_simreq_respond(luari_simreq_t *req, const luari_simresp_t *resp) {
   }
   if (!r)
     return -1;
+  if (resp->status == 204) {
+    /* Asterisk sends "Content-Length: 0" with its 204s; MHD leaves it out
+     * unless told to take the header as given. */
+    MHD_set_response_options(r, MHD_RF_INSANITY_HEADER_CONTENT_LENGTH, MHD_RO_END);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH, "0");
+  }
   add_headers(r, resp->headers);
   req->answered = 1;
   req->response = r;

@@ -8,8 +8,11 @@
 --   call:expect_continue("sales")
 --
 -- Each expectation runs the virtual clock until the flow does what is
--- expected, and fails with what the flow actually did otherwise. Time is
--- virtual: a flow that waits 30 s takes microseconds.
+-- expected, and fails with what the flow actually did otherwise: the
+-- requests it made since the previous expectation, how that stretch ended
+-- (the flow returned, failed, or waits for something that never comes),
+-- and the whole transcript. Time is virtual: a flow that waits 30 s takes
+-- microseconds.
 
 local transcript = require "luari.sim.transcript"
 local World = require "luari.sim.world"
@@ -22,13 +25,52 @@ SimCall.__index = SimCall
 -- How much virtual time an expectation may spend waiting, by default.
 sim.DEFAULT_WAIT = 600
 
+local OPTIONS = {
+  caller = "string", caller_name = "string", args = "table", flow = "string", dtmf = "string",
+  hangup_at = "number", audio = "string", sounds = "table", sound_default = "number", wait = "number",
+  verbose = "any", instruction_budget = "number", hangup_grace = "number",
+}
+
+-- The line of the spec that called into luari.sim, for error messages
+-- ("menu_spec.lua:12: expected ..."), found by walking out of this file.
+local function caller_position()
+  local here = debug.getinfo(1, "S").source
+  for level = 2, 30 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then
+      break
+    end
+    if info.source ~= here and info.what ~= "C" then
+      return info.short_src .. ":" .. tostring(info.currentline) .. ": "
+    end
+  end
+  return ""
+end
+
+local function raise(msg)
+  error(caller_position() .. msg, 0)
+end
+
 -- sim.call(flow, opts): a simulated caller calls; the flow starts.
 -- flow: a flow file or a directory of flows (opts.flow picks the name).
 -- opts: caller, caller_name, args, flow, dtmf ("1@2.0,#@4.5"), hangup_at,
---       audio ("speech"|"silence"), sounds, sound_default, wait (seconds),
---       verbose (print the transcript as it goes).
+--       audio ("speech"|"silence"), sounds, sound_default, wait (seconds an
+--       expectation may wait, default sim.DEFAULT_WAIT), verbose (print the
+--       transcript as it goes; "all" for every event), instruction_budget,
+--       hangup_grace.
 function sim.call(flow, opts)
   opts = opts or {}
+  if type(flow) ~= "string" then
+    raise("sim.call: the first argument must be a flow file or directory (got " .. type(flow) .. ")")
+  end
+  for k, v in pairs(opts) do
+    local want = OPTIONS[k]
+    if not want then
+      raise("sim.call: unknown option '" .. tostring(k) .. "'")
+    elseif want ~= "any" and type(v) ~= want then
+      raise("sim.call: option '" .. k .. "' must be a " .. want .. " (got " .. type(v) .. ")")
+    end
+  end
   local self = setmetatable({ cursor = 1, wait = opts.wait or sim.DEFAULT_WAIT }, SimCall)
   local world = World.new({
     flows = flow,
@@ -39,8 +81,9 @@ function sim.call(flow, opts)
   })
   self.world = world
   if opts.verbose then
+    local render = transcript.renderer(opts.verbose == "all")
     world:watch(function(e)
-      local l = transcript.line(e, opts.verbose == "all")
+      local l = render(e)
       if l then
         io.stdout:write(l, "\n")
       end
@@ -69,12 +112,14 @@ function sim.call(flow, opts)
   return self
 end
 
+local DIGITS = "^[%d%*#A-Da-d]+$"
+
 -- "1@2.0,#@4.5" (digits at seconds from now) into caller key presses.
 function sim.schedule_dtmf(world, id, spec)
   for item in tostring(spec):gmatch("[^,]+") do
     local digits, at = item:match("^%s*([%d%*#A-Da-d]+)@([%d%.]+)%s*$")
-    if not digits then
-      error("bad DTMF item '" .. item .. "' (expected DIGITS@SECONDS, e.g. 1@2.0)", 3)
+    if not digits or not tonumber(at) then
+      raise("bad DTMF item '" .. item .. "' (expected DIGITS@SECONDS, e.g. 1@2.0)")
     end
     world.clock:after(tonumber(at), function()
       world:press(id, digits)
@@ -90,7 +135,7 @@ local function settled(self)
 end
 
 -- Steps the clock until match(entry) accepts a new flow request; returns
--- it, or nil and the list of requests seen instead.
+-- it, or nil, the requests seen instead and why the search stopped.
 function SimCall:_until(match)
   local tr = self.world.transcript
   local seen = {}
@@ -107,38 +152,80 @@ function SimCall:_until(match)
       end
     end
     if settled(self) then
-      return nil, seen, "the flow ended"
+      return nil, seen, "ended"
     end
     local at = self.world.clock:next_time()
     if not at then
-      return nil, seen, "the flow is waiting and nothing else will happen"
+      return nil, seen, "stuck"
     end
     if at > limit then
-      return nil, seen, string.format("nothing after %g s of waiting", self.wait)
+      return nil, seen, "limit"
     end
     self.world.clock:step()
   end
 end
 
-local function describe_seen(seen, why)
-  local parts = {}
+-- The requests as one line each, with their times (luari's own playback
+-- checks left out, as in the transcript).
+local function describe_seen(seen)
+  local lines = {}
   for _, e in ipairs(seen) do
-    parts[#parts + 1] = transcript.describe_request(e)
+    if not transcript.is_playback_check(e) then
+      lines[#lines + 1] = transcript.format_line(e.t, "flow", transcript.describe_request(e))
+    end
   end
-  local did = #parts > 0 and table.concat(parts, "; ") or "nothing"
-  return "the flow did: " .. did .. " (" .. why .. ")"
+  return lines
 end
 
-function SimCall:_fail(expected, seen, why)
-  local msg = "expected " .. expected .. ", but " .. describe_seen(seen, why)
-  if self.ended and self.ended.error then
-    msg = msg .. "\nflow error: " .. tostring(self.ended.error)
+-- Why an expectation stopped looking, for the failure message.
+function SimCall:_why(why)
+  local now = self.world.clock:now()
+  if why == "ended" then
+    local e = self.ended
+    local first = e and e.error and tostring(e.error):match("^[^\n]*")
+    local flow = first and string.format("the flow failed at %.3f s: %s", e.t, first)
+      or string.format("the flow returned at %.3f s", e and e.t or now)
+    return flow .. " (" .. transcript.outcome(self.world.transcript) .. ")"
+  elseif why == "stuck" then
+    return string.format("at %.3f s the flow waits and nothing else is due (no timer, no caller action): "
+      .. "it waits for something this test never does (a key press? a hang-up?)", now)
   end
-  error(msg .. "\n\ntranscript:\n" .. self:transcript_text(), 3)
+  return string.format("nothing more within %g s of waiting (sim.call's `wait` option)", self.wait)
+end
+
+-- The whole transcript, with ">>" on the lines this expectation looked at.
+function SimCall:_marked_transcript(from)
+  local render = transcript.renderer(false)
+  local out = {}
+  for i, e in ipairs(self.world.transcript) do
+    local l = render(e)
+    if l then
+      out[#out + 1] = (i >= from and ">> " or "   ") .. l
+    end
+  end
+  return table.concat(out, "\n")
+end
+
+function SimCall:_fail(what, expected, seen, why, from)
+  local since = self.since and string.format("since the previous expectation (%.3f s)", self.since)
+    or "since the call began"
+  local lines = describe_seen(seen)
+  local did
+  if #lines == 0 then
+    did = since .. " the flow made no request, and"
+  else
+    did = since .. " the flow did:\n" .. table.concat(lines, "\n") .. "\nand then"
+  end
+  local msg = string.format("%s: expected the flow to %s, but %s %s.", what, expected, did, self:_why(why))
+  if self.ended and self.ended.error then
+    msg = msg .. "\n\nflow error: " .. tostring(self.ended.error)
+  end
+  raise(msg .. "\n\ntranscript (>> since the previous expectation):\n" .. self:_marked_transcript(from))
 end
 
 -- Waits for a request the flow makes on its own channel, by operation.
-function SimCall:_expect_op(expected, nicknames, check)
+function SimCall:_expect_op(what, expected, nicknames, check)
+  local from = self.cursor
   local e, seen, why = self:_until(function(e)
     local _, spec = transcript.describe_request(e)
     if not spec or spec.resource ~= "channels" or not nicknames[spec.nickname] then
@@ -147,8 +234,9 @@ function SimCall:_expect_op(expected, nicknames, check)
     return check == nil or check(e, spec)
   end)
   if not e then
-    self:_fail(expected, seen, why)
+    self:_fail(what, expected, seen, why, from)
   end
+  self.since = e.t
   return e
 end
 
@@ -161,74 +249,138 @@ local function media_list(e)
   return list
 end
 
+local function quoted_args(...)
+  local parts = {}
+  for i = 1, select("#", ...) do
+    local v = select(i, ...)
+    if type(v) == "table" then
+      local items = {}
+      for _, x in ipairs(v) do
+        items[#items + 1] = string.format("%q", tostring(x))
+      end
+      parts[#parts + 1] = "{ " .. table.concat(items, ", ") .. " }"
+    elseif type(v) == "string" then
+      parts[#parts + 1] = string.format("%q", v)
+    else
+      parts[#parts + 1] = tostring(v)
+    end
+  end
+  while parts[#parts] == "nil" do
+    parts[#parts] = nil
+  end
+  return table.concat(parts, ", ")
+end
+
 -- The flow plays `media` (a URI, or an array for a list played at once).
+-- Returns { media = { uri, ... }, request = entry }.
 function SimCall:expect_play(media)
   local want = type(media) == "table" and table.concat(media, ",") or media
-  local e = self:_expect_op("play " .. tostring(want), { play = true, playWithId = true }, function(e)
-    return media == nil or table.concat(media_list(e), ",") == want
-  end)
+  local e = self:_expect_op("expect_play(" .. quoted_args(media) .. ")",
+    media == nil and "play something" or ("play " .. tostring(want)),
+    { play = true, playWithId = true }, function(e)
+      return media == nil or table.concat(media_list(e), ",") == want
+    end)
   return { media = media_list(e), request = e }
 end
 
--- The flow leaves the application back to the dialplan.
+-- The flow leaves the application back to the dialplan (at context,
+-- extension, priority, label when given). Returns the request's parameters.
 function SimCall:expect_continue(context, extension, priority, label)
   local want = { context = context, extension = extension, priority = priority, label = label }
-  local desc = "continue" .. (context and (" to " .. table.concat({ context, extension, priority }, ",")) or "")
-  local e = self:_expect_op(desc, { continueInDialplan = true }, function(e)
-    for k, v in pairs(want) do
-      if tostring(e.query[k]) ~= tostring(v) then
-        return false
+  local where = {}
+  for _, v in ipairs({ context, extension, priority, label }) do
+    where[#where + 1] = tostring(v)
+  end
+  local expected = "continue in the dialplan" .. (#where > 0 and (" at " .. table.concat(where, ",")) or "")
+  local e = self:_expect_op("expect_continue(" .. quoted_args(context, extension, priority, label) .. ")",
+    expected, { continueInDialplan = true }, function(e)
+      for k, v in pairs(want) do
+        if tostring(e.query[k]) ~= tostring(v) then
+          return false
+        end
       end
-    end
-    return true
-  end)
+      return true
+    end)
   return e.query
 end
 
--- The flow (or luari, when the flow returns) hangs up the call.
+-- The flow (or luari, when the flow returns) hangs up the call, with
+-- `reason` when given. Returns the request's parameters.
 function SimCall:expect_hangup(reason)
-  local e = self:_expect_op("hangup" .. (reason and (" (" .. reason .. ")") or ""), { hangup = true },
+  local e = self:_expect_op("expect_hangup(" .. quoted_args(reason) .. ")",
+    "hang up the call" .. (reason and (" with reason " .. reason) or ""), { hangup = true },
     function(e)
       return e.path:find(self.id, 1, true) and (reason == nil or e.query.reason == reason)
     end)
   return e.query
 end
 
--- The flow starts a recording (name, when given, must match).
+-- The flow starts a recording (named `name`, when given). Returns the
+-- request's parameters.
 function SimCall:expect_record(name)
-  local e = self:_expect_op("record" .. (name and (" " .. name) or ""), { record = true }, function(e)
-    return name == nil or e.query.name == name
-  end)
+  local e = self:_expect_op("expect_record(" .. quoted_args(name) .. ")",
+    "record" .. (name and (" " .. name) or " something"), { record = true }, function(e)
+      return name == nil or e.query.name == name
+    end)
   return e.query
 end
 
--- The flow does channel operation `nickname` (e.g. "answer", "dial").
+-- The flow does channel operation `nickname` (e.g. "answer", "dial") with
+-- these parameters. Returns the request's parameters.
 function SimCall:expect(nickname, params)
-  local e = self:_expect_op(nickname, { [nickname] = true }, function(e)
-    for k, v in pairs(params or {}) do
-      if tostring(e.query[k]) ~= tostring(v) then
-        return false
+  local wanted = {}
+  for k, v in pairs(params or {}) do
+    wanted[#wanted + 1] = k .. "=" .. tostring(v)
+  end
+  table.sort(wanted)
+  local expected = "do " .. tostring(nickname) .. (#wanted > 0 and (" with " .. table.concat(wanted, " ")) or "")
+  local e = self:_expect_op("expect(" .. quoted_args(nickname) .. ")", expected, { [nickname] = true },
+    function(e)
+      for k, v in pairs(params or {}) do
+        if tostring(e.query[k]) ~= tostring(v) then
+          return false
+        end
       end
-    end
-    return true
-  end)
+      return true
+    end)
   return e.query
+end
+
+-- The caller can act only while the channel exists and is not hanging up
+-- (the model's own notion: a channel being hung up takes no more keys).
+function SimCall:_caller_check(what)
+  local ch = self.world.model.channels[self.id]
+  if not ch or ch.hanging then
+    raise(string.format("%s: the caller cannot do that at %.3f s: the call is over (%s)", what,
+      self.world.clock:now(), transcript.outcome(self.world.transcript)))
+  end
 end
 
 -- The caller presses keys now (0.25 s apart).
 function SimCall:press(digits)
+  local what = "press(" .. quoted_args(digits) .. ")"
+  if (type(digits) ~= "string" and type(digits) ~= "number") or not tostring(digits):match(DIGITS) then
+    raise(what .. ": keys are 0-9, *, # and A-D (got " .. tostring(digits) .. ")")
+  end
+  self:_caller_check(what)
   self.world:press(self.id, tostring(digits))
   return self
 end
 
 -- The caller hangs up now.
 function SimCall:hangup()
+  self:_caller_check("hangup()")
   self.world:hangup(self.id)
   return self
 end
 
--- What the caller sends from now on: "speech" or "silence".
+local AUDIO = { speech = true, silence = true, tone = true, none = true }
+
+-- What the caller sends from now on: "speech", "silence", "tone" or "none".
 function SimCall:audio(kind)
+  if not AUDIO[kind] then
+    raise("audio(" .. quoted_args(kind) .. "): the caller sends \"speech\", \"silence\", \"tone\" or \"none\"")
+  end
   self.world:caller_audio(self.id, kind)
   return self
 end
@@ -239,13 +391,18 @@ function SimCall:advance(seconds)
   return self
 end
 
--- Runs until the flow has ended. Returns true, or nil and the flow's error.
+-- Runs until the flow has ended. Returns true, or nil and why not: the
+-- flow's error, or what kept it from ending.
 function SimCall:finish(limit)
   local deadline = self.world.clock:now() + (limit or self.wait)
   self.world:run(function()
     return settled(self)
   end, deadline)
   if not self.ended then
+    if not self.world.clock:next_time() then
+      return nil, string.format("the flow did not end: at %.3f s it waits and nothing else is due",
+        self.world.clock:now())
+    end
     return nil, "the flow did not end within " .. (limit or self.wait) .. " s"
   end
   if self.ended.error then
@@ -254,16 +411,25 @@ function SimCall:finish(limit)
   return true
 end
 
+-- The caller's channel as the simulated Asterisk has it (nil once gone).
 function SimCall:channel()
   return self.world.model:channel(self.id)
 end
 
+-- The transcript entries: { t, kind = "request"|"response"|"event"|
+-- "caller"|"log"|"end", ... }.
 function SimCall:transcript()
   return self.world.transcript
 end
 
+-- The transcript as `luari sim` prints it.
 function SimCall:transcript_text(verbose)
   return transcript.text(self.world.transcript, verbose)
+end
+
+-- How the call ended, in one sentence (see transcript.outcome).
+function SimCall:outcome()
+  return transcript.outcome(self.world.transcript)
 end
 
 -- The flow's log lines (luari.log.* and luari's own), as strings.

@@ -235,4 +235,41 @@ function helper.results(proc)
   return out
 end
 
+-- The captures of a real Asterisk that the simulator is compared with:
+-- $LUARI_SAMPLES, else shared/ari-samples beside the project.
+function helper.samples_dir()
+  local candidates = { "../shared/ari-samples" }
+  local env = os.getenv("LUARI_SAMPLES")
+  if env and env ~= "" then
+    table.insert(candidates, 1, env)
+  end
+  for _, dir in ipairs(candidates) do
+    local f = io.open(dir .. "/responses.jsonl")
+    if f then
+      f:close()
+      return dir
+    end
+  end
+  error("reference captures not found: set LUARI_SAMPLES to the ari-samples directory", 0)
+end
+
+-- Runs tests/node/<script> with node and returns the table it printed on
+-- its "REPORT {json}" line, and all it printed. Node.js and the packages
+-- of tests/node (`make deps`) are required: their absence fails the spec.
+function helper.node(script, args)
+  assert(os.execute("command -v node > /dev/null 2>&1") == 0,
+    "node is not installed: these specs need Node.js (make deps installs it)")
+  local pkg = io.open("tests/node/node_modules/ari-client/package.json")
+  assert(pkg, "tests/node/node_modules is missing: run `make deps` (npm ci --prefix tests/node)")
+  pkg:close()
+  local cmd = { "node", quote("tests/node/" .. script) }
+  for _, a in ipairs(args or {}) do
+    cmd[#cmd + 1] = quote(a)
+  end
+  local output = sh(table.concat(cmd, " ") .. " 2>&1")
+  local payload = output:match("\nREPORT ([^\n]*)") or output:match("^REPORT ([^\n]*)")
+  assert(payload, "no report from node " .. script .. ":\n" .. output)
+  return json.decode(payload), output
+end
+
 return helper

@@ -1,6 +1,7 @@
 -- `luari sim FLOW`: one simulated call through a flow on the virtual
--- clock, printed as a timed transcript. Exit status 0 when the flow ended
--- without error.
+-- clock, printed as a timed transcript (luari.sim.transcript) that ends
+-- with a "result" line: how the flow ended and how the call did. Exit
+-- status 0 when the flow ended without error.
 
 local options = require "luari.cli.options"
 
@@ -13,11 +14,12 @@ cmd.SPEC = {
   { name = "flow", arg = "NAME", help = "the flow to run when FLOW is a directory" },
   { name = "dtmf", arg = "D@S,...", help = "keys the caller presses, at seconds: 1@2.0,#@4.5" },
   { name = "hangup-at", type = "number", arg = "SECONDS", help = "the caller hangs up at this time" },
-  { name = "audio", values = { "speech", "silence" }, default = "speech", help = "what the caller sends" },
+  { name = "audio", values = { "speech", "silence", "tone", "none" }, default = "speech",
+    help = "what the caller sends: speech, silence, tone or none" },
   { name = "max-time", type = "number", default = 3600, help = "stop after this much virtual time" },
   { name = "sounds", arg = "FILE", help = "sound lengths, one 'name<TAB>seconds' per line" },
   { name = "sound-default", type = "number", help = "length of sounds not in the table, seconds" },
-  { name = "verbose", flag = true, help = "show every event, including the noisy ones" },
+  { name = "verbose", flag = true, help = "show every event (ChannelVarset, ...) and luari's playback checks" },
   { name = "help", flag = true, help = "show this help" },
 }
 
@@ -69,25 +71,28 @@ function cmd.main(args)
     io.stderr:write("luari sim: ", tostring(call), "\n")
     return 1
   end
-  call.world:watch(function(e)
-    local line = transcript.line(e, opts.verbose)
-    if line then
-      io.stdout:write(line, "\n")
-    end
-  end)
-  for _, e in ipairs(call.world.transcript) do
-    local line = transcript.line(e, opts.verbose)
+  local render = transcript.renderer(opts.verbose)
+  local function show(e)
+    local line = render(e)
     if line then
       io.stdout:write(line, "\n")
     end
   end
+  for _, e in ipairs(call.world.transcript) do
+    show(e)
+  end
+  call.world:watch(show)
   local done, err = call:finish(opts.max_time)
+  local now = call.world.clock:now()
+  local how = transcript.outcome(call.world.transcript)
   if not done then
-    io.stdout:write(string.format("%9.3f  %-8s %s\n", call.world.clock:now(), "result", tostring(err)))
+    local first = tostring(err):match("^[^\n]*")
+    local what = call.ended and string.format("the flow failed after %.3f s: %s", now, first) or first
+    io.stdout:write(transcript.format_line(now, "result", what .. "; " .. how), "\n")
     return 1
   end
-  io.stdout:write(string.format("%9.3f  %-8s the call lasted %.3f s; the flow ended without error\n",
-    call.world.clock:now(), "result", call.world.clock:now()))
+  io.stdout:write(transcript.format_line(now, "result",
+    string.format("the flow ended without error after %.3f s; %s", now, how)), "\n")
   return 0
 end
 

@@ -3,6 +3,7 @@
 -- swagger-driven clients (node's ari-client, ...) find every operation.
 
 local json = require "luari.json"
+local models = require "luari.sim.models"
 local ops = require "luari.ari_ops"
 
 local apidocs = {}
@@ -40,7 +41,9 @@ local function parameter(p, kind)
     allowMultiple = p.multiple == true,
     dataType = p[2] or "string",
   }
-  if p.default ~= nil then
+  if p.swagger_default ~= nil then
+    out.defaultValue = p.swagger_default
+  elseif p.default ~= nil then
     out.defaultValue = p.default
   end
   if p.values then
@@ -98,11 +101,12 @@ local function resource(name, base)
   end
   return {
     apiVersion = "2.0.0",
-    swaggerVersion = "1.1",
+    -- Asterisk declares its events document (with the model sub-types) 1.2.
+    swaggerVersion = name == "events" and "1.2" or "1.1",
     basePath = base,
     resourcePath = "/api-docs/" .. name .. ".{format}",
     apis = apis,
-    models = require("luari.sim.models")[name] or {},
+    models = models.document(name),
   }
 end
 

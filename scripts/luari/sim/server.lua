@@ -8,6 +8,7 @@ local loop = require "luari.loop"
 local simserver = require "luari.simserver"
 local Model = require "luari.sim.model"
 local RealClock = require "luari.sim.realclock"
+local router = require "luari.sim.model.router"
 
 local Server = {}
 Server.__index = Server
@@ -61,6 +62,25 @@ local function decode_path(raw)
     out[#out + 1] = unescape(seg)
   end
   return "/" .. table.concat(out, "/"), out
+end
+
+-- JSON as Asterisk writes it: cjson escapes every "/" as "\/", Asterisk
+-- (jansson) does not. Only an escaped slash has a backslash right before
+-- "/" (a literal backslash is written "\\"), so dropping that one is exact.
+local function encode(v)
+  return (json.encode(v):gsub("\\/", "/"))
+end
+
+-- "OPTIONS,GET,POST": res_ari's Allow header for a path, methods in
+-- Asterisk's order (GET, POST, HEAD, PUT, DELETE).
+local function allow_header(path)
+  local list = { "OPTIONS" }
+  for _, m in ipairs({ "GET", "POST", "HEAD", "PUT", "DELETE" }) do
+    if router.match(m, path) then
+      list[#list + 1] = m
+    end
+  end
+  return table.concat(list, ",")
 end
 
 local function header_list(extra, content_type)
@@ -139,7 +159,7 @@ end
 function Server:emit(app, event)
   local conn = self.app_conn[app]
   if conn then
-    conn:send(json.encode(event))
+    conn:send(encode(event))
   end
 end
 
@@ -163,7 +183,9 @@ end
 
 -- --- REST ---------------------------------------------------------------------------
 
-function Server:record(method, raw_path, args, body)
+-- One journal entry; `websocket` marks a RESTRequest that came over the
+-- events WebSocket.
+function Server:record(method, raw_path, args, body, websocket)
   local j = self.journal
   if not j then
     return
@@ -171,20 +193,42 @@ function Server:record(method, raw_path, args, body)
   if #j >= self.journal_limit then
     table.remove(j, 1)
   end
-  j[#j + 1] = { method = method, path = raw_path, args = args, body = body ~= "" and body or nil }
+  local kept = {}
+  for i, pair in ipairs(args) do
+    -- The journal is for reading back; credentials stay out of it.
+    kept[i] = pair[1] == "api_key" and { pair[1], "(hidden)" } or pair
+  end
+  j[#j + 1] = { method = method, path = raw_path, args = json.array(kept), body = body ~= "" and body or nil,
+    websocket = websocket }
 end
 
--- Answers one ARI request: status, extra headers, body table or nil.
-function Server:ari_request(method, path, query, body, host)
+-- Answers one ARI request: status, extra headers, body table or nil, and
+-- the reason phrase Asterisk would send (HTTP cannot carry a custom one
+-- here, RESTResponse can). `segments`: the path's segments, each decoded
+-- (one may hold a "/", sent as %2F), for the model.
+function Server:ari_request(method, path, query, body, host, segments)
   if path:match("^/api%-docs/") and self.apidocs then
     local doc = self.apidocs(path:match("^/api%-docs/([%w_]+)%.json$"), "http://" .. (host or "127.0.0.1:8088") .. "/ari")
     if doc then
-      return 200, nil, doc
+      return 200, nil, doc, "OK"
     end
-    return 404, nil, { message = "Resource not found" }
+    return 404, nil, { message = "Resource not found" }, "Not Found"
   end
-  local status, _, rbody, headers = self.model:request(method, path, query, body)
-  return status, headers, rbody
+  if method == "OPTIONS" then
+    -- res_ari answers OPTIONS itself: the methods of a known path (CORS
+    -- preflights get no more than that here).
+    local op, status = router.match("GET", path)
+    if op or status == 405 then
+      return 204, { Allow = allow_header(path) }, nil, "No Content"
+    end
+    return 404, nil, { message = "Resource not found" }, "Not Found"
+  end
+  local status, reason, rbody, headers = self.model:request(method, segments or path, query, body)
+  if status == 405 then
+    headers = headers or {}
+    headers.Allow = allow_header(path)
+  end
+  return status, headers, rbody, reason
 end
 
 local HTML_400 = '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\r\n<html><head>\r\n'
@@ -211,11 +255,11 @@ function Server:on_request(req)
   local method, raw = req:method(), req:path()
   local query, ordered = req:args()
   local body = req:body()
-  self:record(method, raw, ordered, body)
-  local path = decode_path(raw)
+  local path, segments = decode_path(raw)
   if path:match("^/sim/") or path == "/sim" then
     return self:control(req, method, path, query, body)
   end
+  self:record(method, raw, ordered, body)
   local ari_path = path:match("^/ari(/.*)$")
   if not ari_path then
     return self:respond(req, 404, nil, { message = "Resource not found" })
@@ -228,7 +272,7 @@ function Server:on_request(req)
     return self:websocket_request(req, query)
   end
   local ok, status, headers, rbody = pcall(self.ari_request, self, method, ari_path, query, body,
-    req:header("Host"))
+    req:header("Host"), { unpack(segments, 2) })
   if not ok then
     self.log("error", "sim-server: " .. method .. " " .. raw .. ": " .. tostring(status))
     return self:respond(req, 500, nil, { message = "Internal error in the simulator" })
@@ -245,7 +289,7 @@ local function body_text(body)
   if type(body) == "string" and not json.is_empty_array(body) then
     return body
   end
-  return json.encode(body)
+  return encode(body)
 end
 
 function Server:respond(req, status, headers, body)
@@ -267,7 +311,7 @@ function Server:on_ws_open(conn)
   for _, app in ipairs(info.apps) do
     local old = self.app_conn[app]
     if old and old ~= conn then
-      old:send(json.encode({ type = "ApplicationReplaced", timestamp = self.model:timestamp(),
+      old:send(encode({ type = "ApplicationReplaced", timestamp = self.model:timestamp(),
         application = app, asterisk_id = self.model.asterisk_id }))
       local old_info = self.conns[old]
       if old_info then
@@ -314,28 +358,32 @@ function Server:on_ws_message(conn, text)
     reply.transaction_id, reply.request_id = "", ""
     reply.status_code, reply.reason_phrase, reply.uri = 400, "Bad request", ""
     reply.content_type = JSON_TYPE
-    reply.message_body = json.encode({ message = "Empty or missing 'uri' property." })
+    reply.message_body = encode({ message = "Empty or missing 'uri' property." })
   else
     local path_part, qs = uri:match("^([^?]*)%??(.*)$")
-    local query = {}
+    local query, ordered = {}, {}
     for k, v in qs:gmatch("([^&=]+)=([^&]*)") do
       query[unescape(k)] = unescape(v)
+      ordered[#ordered + 1] = { unescape(k), unescape(v) }
     end
     for _, q in ipairs(type(msg.query_strings) == "table" and msg.query_strings or {}) do
       if type(q) == "table" and q.name then
         query[q.name] = tostring(q.value or "")
+        ordered[#ordered + 1] = { tostring(q.name), tostring(q.value or "") }
       end
     end
-    local status, _, rbody = self:ari_request(msg.method, decode_path("/" .. path_part), query,
-      type(msg.message_body) == "string" and msg.message_body or nil)
-    reply.status_code, reply.reason_phrase, reply.uri = status, REASONS[status] or "", path_part
+    local body = type(msg.message_body) == "string" and msg.message_body or nil
+    self:record(msg.method, "/ari/" .. path_part, ordered, body or "", true)
+    local rest_path, rest_segments = decode_path("/" .. path_part)
+    local status, _, rbody, reason = self:ari_request(msg.method, rest_path, query, body, nil, rest_segments)
+    reply.status_code, reply.reason_phrase, reply.uri = status, reason or REASONS[status] or "", path_part
     if rbody ~= nil then
       reply.content_type = JSON_TYPE
       reply.message_body = body_text(rbody)
     end
   end
   reply.timestamp = self.model:timestamp()
-  conn:send(json.encode(reply))
+  conn:send(encode(reply))
 end
 
 -- --- /sim: driving the simulated callers ----------------------------------------------------

@@ -1,0 +1,361 @@
+-- End to end: the network face of `luari sim-server` against the captures
+-- of a real Asterisk 22.10.1 (ari-samples): status, body and headers of
+-- authentication failures, unknown paths and wrong methods, 201/204/200
+-- responses, the events WebSocket (handshake, refusals, ApplicationReplaced,
+-- events of originated channels) and REST over the WebSocket. HTTP goes
+-- through curl, WebSockets through tests/node/ws_probe.js (node's ws).
+
+local h = require "e2e.helper"
+local json = require "cjson"
+
+local AUTH = h.user .. ":" .. h.password
+
+-- The captured exchanges, by seq.
+local captured
+local function capture(seq)
+  if not captured then
+    captured = {}
+    for line in io.lines(h.samples_dir() .. "/responses.jsonl") do
+      local r = json.decode(line)
+      captured[r.seq] = r
+    end
+  end
+  return assert(captured[seq], "no captured exchange " .. seq)
+end
+
+-- The captured events, in order.
+local function captured_events()
+  local out = {}
+  for line in io.lines(h.samples_dir() .. "/events.jsonl") do
+    out[#out + 1] = json.decode(line)
+  end
+  return out
+end
+
+local n = 0
+-- curl -i: { status, headers = { lower-case name = value }, body }.
+-- opts: user, password (Basic), headers = { "Name: value" }, no_auth.
+local function raw(method, url, opts)
+  opts = opts or {}
+  n = n + 1
+  local base = h.tmpdir() .. "/raw-" .. n
+  local cmd = { "curl", "-s", "--max-time", "5", "-D", h.quote(base .. ".head"), "-o", h.quote(base .. ".body"),
+    "-X", method }
+  if not opts.no_auth then
+    cmd[#cmd + 1] = "-u " .. h.quote((opts.user or h.user) .. ":" .. (opts.password or h.password))
+  end
+  for _, hd in ipairs(opts.headers or {}) do
+    cmd[#cmd + 1] = "-H " .. h.quote(hd)
+  end
+  cmd[#cmd + 1] = h.quote(url)
+  os.execute(table.concat(cmd, " "))
+  local head = h.read(base .. ".head")
+  local res = { headers = {}, body = h.read(base .. ".body") }
+  res.status = tonumber(head:match("^HTTP/%S+ (%d+)"))
+  for name, value in head:gmatch("\n([%w%-]+):%s*([^\r\n]*)") do
+    res.headers[name:lower()] = value
+  end
+  return res
+end
+
+local UPGRADE = { "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13",
+  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" }
+
+-- Replays captured exchange `seq` against the simulator: same method, path
+-- and credentials.
+local function replay(sim, seq)
+  local c = capture(seq)
+  local opts = { no_auth = true, headers = {} }
+  local auth = c.request_headers and c.request_headers.Authorization
+  if auth then
+    local user, password = auth:match("^%(Basic ([^:]*):(.*)%)$")
+    opts.no_auth, opts.user, opts.password = false, user, password
+  end
+  local method = c.method
+  if method:find("WebSocket", 1, true) then
+    method, opts.headers = "GET", UPGRADE
+  end
+  return raw(method, sim.base .. c.path, opts), c
+end
+
+local function same_json(expected_text_or_table, actual_text)
+  local expected = expected_text_or_table
+  if type(expected) == "string" then
+    expected = json.decode(expected)
+  end
+  return json.decode(actual_text), expected
+end
+
+local function probe(sim, steps)
+  local r, output = h.node("ws_probe.js", { sim.base, AUTH, json.encode(steps) })
+  assert.is_nil(r.error, output)
+  return r
+end
+
+local function of_type(messages, t)
+  local out = {}
+  for _, m in ipairs(messages) do
+    if m.type == t then
+      out[#out + 1] = m
+    end
+  end
+  return out
+end
+
+local function keys(t)
+  local out = {}
+  for k in pairs(t) do
+    out[#out + 1] = k
+  end
+  table.sort(out)
+  return out
+end
+
+describe("luari sim-server's network face, compared with the captures", function()
+  local sim
+  setup(function()
+    sim = h.start_sim()
+  end)
+  teardown(h.stop_all)
+
+  describe("answers what the captured Asterisk answered", function()
+    -- no credentials, wrong password, api_key, wrong api_key, unknown user,
+    -- unknown path, wrong method, unknown sub-resource; WebSocket without
+    -- app, with an empty app, a wrong api_key, no credentials
+    for _, seq in ipairs({ 35, 36, 37, 38, 39, 42, 43, 44, 5, 6, 7, 8 }) do
+      local c = capture(seq)
+      it(string.format("#%d %s %s (%s)", seq, c.method, c.path, c.note or ""), function()
+        local res = replay(sim, seq)
+        assert.are.equal(c.status, res.status)
+        for _, name in ipairs({ "server", "cache-control", "content-type", "www-authenticate", "allow" }) do
+          assert.are.equal(c.headers[name], res.headers[name], name)
+        end
+        assert.are.equal(tostring(#res.body), res.headers["content-length"])
+        if type(c.body) == "string" then
+          assert.are.equal(c.body, res.body)
+        elseif c.status == 200 then
+          assert.are.same(keys(c.body), keys(json.decode(res.body)))
+        else
+          assert.are.equal(c.headers["content-length"], res.headers["content-length"])
+          assert.are.same(c.body, json.decode(res.body))
+        end
+      end)
+    end
+  end)
+
+  it("sends 201 with Location, 204 with Content-Length 0 and no type, 200 as JSON", function()
+    local id = h.call(sim, { app = "net-face" })
+    local answered = raw("POST", sim.url .. "/channels/" .. id .. "/answer")
+    assert.are.equal(204, answered.status)
+    assert.are.equal("0", answered.headers["content-length"])
+    assert.is_nil(answered.headers["content-type"])
+    assert.are.equal("Asterisk/22.10.1", answered.headers.server)
+    assert.are.equal("no-cache, no-store", answered.headers["cache-control"])
+
+    local played = raw("POST", sim.url .. "/channels/" .. id .. "/play/pb-net-1?media=sound:hello-world")
+    assert.are.equal(201, played.status)
+    assert.are.equal("/ari/playbacks/pb-net-1", played.headers.location)
+    assert.are.equal("application/json", played.headers["content-type"])
+    assert.are.equal("queued", json.decode(played.body).state)
+
+    local recorded = raw("POST", sim.url .. "/channels/" .. id .. "/record?name=net-rec&format=wav")
+    assert.are.equal(201, recorded.status)
+    assert.are.equal("/ari/recordings/live/net-rec", recorded.headers.location)
+
+    local got = raw("POST", sim.url .. "/channels?endpoint=Local/1000@wait&app=net-face&channelId=net-orig")
+    assert.are.equal(200, got.status)
+    assert.are.equal("application/json", got.headers["content-type"])
+    assert.is_nil(got.headers.location)
+    assert.are.equal(tostring(#got.body), got.headers["content-length"])
+    -- JSON as Asterisk writes it: "/" is not escaped
+    assert.is_truthy(got.body:find('"name":"Local/1000@wait-', 1, true), got.body)
+    assert.is_nil(got.body:find("\\/", 1, true))
+  end)
+
+  it("answers OPTIONS with the methods of the path", function()
+    local res = raw("OPTIONS", sim.url .. "/channels")
+    assert.are.equal(204, res.status)
+    assert.are.equal("OPTIONS,GET,POST", res.headers.allow)
+    assert.are.equal(404, raw("OPTIONS", sim.url .. "/no-such-resource").status)
+  end)
+
+  it("answers an empty list as [], over HTTP and over the WebSocket", function()
+    local fresh = h.start_sim()
+    for _, path in ipairs({ "/channels", "/bridges", "/recordings/stored", "/deviceStates" }) do
+      local res = raw("GET", fresh.url .. path)
+      assert.are.equal(200, res.status, path)
+      assert.are.equal("[]", res.body, path)
+    end
+    -- the journal (which leaves out /sim requests) after it is cleared
+    h.clear_journal(fresh)
+    assert.are.equal("[]", raw("GET", fresh.base .. "/sim/requests").body)
+    local r = probe(fresh, {
+      { op = "open", name = "a", path = "/ari/events?app=empty&api_key={{auth}}" },
+      { op = "send", name = "a", data = { type = "RESTRequest", transaction_id = "t", request_id = "r",
+        method = "GET", uri = "channels" } },
+      { op = "wait", name = "a", type = "RESTResponse" },
+    })
+    local reply = of_type(r.sockets.a.messages, "RESTResponse")[1]
+    assert.are.equal(200, reply.status_code)
+    assert.are.equal("[]", reply.message_body)
+  end)
+
+  describe("the events WebSocket", function()
+    it("upgrades with 101 and the headers Asterisk sends, and sends nothing on connect", function()
+      local c = capture(2)
+      local r = probe(sim, {
+        { op = "open", name = "a", path = "/ari/events?app=hs&api_key={{auth}}" },
+        { op = "sleep", ms = 300 },
+        { op = "close", name = "a" },
+      })
+      local hs = r.steps[1]
+      assert.are.equal(101, hs.status)
+      for _, name in ipairs({ "upgrade", "connection" }) do
+        assert.are.equal(c.headers[name]:lower(), hs.headers[name]:lower(), name)
+      end
+      assert.is_truthy(hs.headers["sec-websocket-accept"])
+      assert.is_nil(hs.headers.server)
+      assert.is_nil(hs.headers["content-type"])
+      assert.are.same({}, r.sockets.a.messages)
+      assert.are.equal(1000, r.steps[3].code)
+    end)
+
+    it("refuses a socket without app (400 HTML) and with bad credentials (401 JSON)", function()
+      local r = probe(sim, {
+        { op = "open", name = "noapp", path = "/ari/events?api_key={{auth}}" },
+        { op = "open", name = "badkey", path = "/ari/events?app=x&api_key=asterisk:wrong" },
+        { op = "open", name = "nokey", path = "/ari/events?app=x" },
+      })
+      assert.are.equal(400, r.steps[1].status)
+      assert.are.equal("text/html", r.steps[1].headers["content-type"])
+      assert.are.equal(capture(5).body, r.steps[1].body)
+      for i = 2, 3 do
+        assert.are.equal(401, r.steps[i].status)
+        assert.are.equal("application/json", r.steps[i].headers["content-type"])
+        assert.are.equal(capture(7).headers["www-authenticate"], r.steps[i].headers["www-authenticate"])
+        assert.are.same({ message = "Authentication required" }, json.decode(r.steps[i].body))
+      end
+    end)
+
+    it("sends ApplicationReplaced to the first socket when a second opens, and keeps it open", function()
+      local r = probe(sim, {
+        { op = "open", name = "first", path = "/ari/events?app=replace-me&api_key={{auth}}" },
+        { op = "open", name = "second", path = "/ari/events?app=replace-me&api_key={{auth}}" },
+        { op = "wait", name = "first", type = "ApplicationReplaced" },
+        { op = "sleep", ms = 500 },
+        { op = "http", method = "GET", path = "/ari/applications/replace-me" },
+        { op = "close", name = "second" },
+        { op = "close", name = "first" },
+        { op = "sleep", ms = 100 },
+        { op = "http", method = "GET", path = "/ari/applications/replace-me" },
+      })
+      assert.is_true(r.steps[3].ok)
+      local first, second = r.sockets.first, r.sockets.second
+      assert.are.equal(1, #first.messages)
+      local replaced = first.messages[1]
+      local c
+      for _, e in ipairs(captured_events()) do
+        if e.event and e.event.type == "ApplicationReplaced" then
+          c = e.event
+          break
+        end
+      end
+      assert.are.same(keys(c), keys(replaced))
+      assert.are.equal("replace-me", replaced.application)
+      assert.are.same({}, second.messages)
+      -- not closed by the server: both closes were ours, normal ones
+      assert.are.equal(1000, first.closed.code)
+      assert.are.equal(200, r.steps[5].status)
+      assert.are.equal("replace-me", json.decode(r.steps[5].body).name)
+      assert.are.equal(404, r.steps[9].status)
+      assert.are.same({ message = "Application not found" }, json.decode(r.steps[9].body))
+    end)
+
+    it("carries the events of an originated channel, in Asterisk's order", function()
+      local r = probe(sim, {
+        { op = "open", name = "a", path = "/ari/events?app=orig-app&api_key={{auth}}" },
+        { op = "http", method = "POST",
+          path = "/ari/channels?endpoint=Local/1000@wait&app=orig-app&appArgs=x,y&channelId=orig-1" },
+        { op = "wait", name = "a", type = "StasisStart" },
+        { op = "http", method = "DELETE", path = "/ari/channels/orig-1" },
+        { op = "wait", name = "a", type = "ChannelDestroyed", count = 2 },
+      })
+      assert.are.equal(200, r.steps[2].status)
+      assert.is_true(r.steps[3].ok and r.steps[5].ok)
+      local mine = {}
+      for _, m in ipairs(r.sockets.a.messages) do
+        if m.channel and m.channel.id == "orig-1" or (m.peer and m.peer.id == "orig-1") then
+          mine[#mine + 1] = m.type
+        end
+        assert.are.equal("orig-app", m.application)
+        assert.is_truthy(m.timestamp and m.asterisk_id)
+      end
+      -- Asterisk: Dial "", [the peer answers], Dial ANSWER, Varset, StasisStart;
+      -- hang-up: HangupRequest, StasisEnd, Varset, Destroyed
+      assert.are.same({ "Dial", "ChannelStateChange", "Dial", "ChannelVarset", "StasisStart",
+        "ChannelHangupRequest", "StasisEnd", "ChannelVarset", "ChannelDestroyed" }, mine)
+      local start = of_type(r.sockets.a.messages, "StasisStart")[1]
+      assert.are.same({ "x", "y" }, start.args)
+      assert.are.equal("Up", start.channel.state)
+    end)
+
+    it("answers REST over the WebSocket as the captured Asterisk did", function()
+      local sent, expected = {}, {}
+      for seq = 752, 765 do
+        local ok, c = pcall(capture, seq)
+        if ok and c.method == "WS RESTRequest" then
+          sent[#sent + 1] = type(c.sent) == "table" and c.sent or { type = "RESTRequest" }
+        end
+      end
+      for _, e in ipairs(captured_events()) do
+        if e.event and e.event.type == "RESTResponse" then
+          expected[#expected + 1] = e.event
+        end
+      end
+      assert.are.equal(6, #sent)
+      assert.are.equal(#sent, #expected)
+      -- the captured requests use channel move-1 (the capture's app is ivr-test)
+      local steps = {
+        { op = "open", name = "a", path = "/ari/events?app=ivr-test&api_key={{auth}}" },
+        { op = "http", method = "POST",
+          path = "/ari/channels?endpoint=Local/1000@wait&app=ivr-test&channelId=move-1&otherChannelId=move-1-peer" },
+        { op = "wait", name = "a", type = "StasisStart" },
+      }
+      for _, frame in ipairs(sent) do
+        steps[#steps + 1] = { op = "send", name = "a", data = frame }
+      end
+      steps[#steps + 1] = { op = "wait", name = "a", type = "RESTResponse", count = #sent }
+      steps[#steps + 1] = { op = "http", method = "DELETE", path = "/ari/channels/move-1" }
+      h.clear_journal(sim)
+      local r = probe(sim, steps)
+      assert.is_true(r.steps[#steps - 1].ok)
+      -- the journal keeps them too, marked as having come over the socket
+      local over_ws = {}
+      for _, e in ipairs(h.journal(sim)) do
+        if e.websocket then
+          over_ws[#over_ws + 1] = e.method .. " " .. e.path
+        end
+      end
+      assert.are.same({ "GET /ari/asterisk/ping", "GET /ari/channels/no-such-channel",
+        "POST /ari/channels/move-1/variable", "GET /ari/channels/move-1/variable",
+        "POST /ari/channels/move-1/variables" }, over_ws)
+      local got = of_type(r.sockets.a.messages, "RESTResponse")
+      for i, want in ipairs(expected) do
+        local have = got[i]
+        assert.are.same(keys(want), keys(have), "response " .. i)
+        for _, k in ipairs({ "transaction_id", "request_id", "status_code", "reason_phrase", "uri",
+          "content_type", "application" }) do
+          assert.are.equal(want[k], have[k], "response " .. i .. " " .. k)
+        end
+        if want.message_body then
+          local a, b = json.decode(have.message_body), json.decode(want.message_body)
+          if b.ping then
+            assert.are.same(keys(b), keys(a))
+          else
+            assert.are.same(b, a)
+          end
+        end
+      end
+    end)
+  end)
+end)
