@@ -171,6 +171,7 @@ int luari_host_open_lua(luari_host_t *host) {
   preload(L, "luari.http", luaopen_luari_http);
   preload(L, "luari.events", luaopen_luari_events);
   preload(L, "luari.simserver", luaopen_luari_simserver);
+  preload(L, "luari.watch", luaopen_luari_watch);
   preload_scripts(L);
   return keep_json_functions(host);
 }

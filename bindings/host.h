@@ -54,5 +54,6 @@ int luaopen_luari_loop(lua_State *L);
 int luaopen_luari_http(lua_State *L);
 int luaopen_luari_events(lua_State *L);
 int luaopen_luari_simserver(lua_State *L);
+int luaopen_luari_watch(lua_State *L);
 
 #endif

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ASCII only, whatever the locale says isalnum() means. */
 static int is_unreserved(unsigned char c) {
-  return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 int luari_url_escape(luari_buf_t *out, const char *s, size_t len) {

@@ -247,13 +247,19 @@ function App:call_state_changed(call)
   end
 end
 
+-- A flow that ends before its first wait has done so inside spawn_for,
+-- before call._main was set: its thread is the one named "flow".
+local function is_main(call, th)
+  return th == call._main or (call._main == nil and th.name == "flow")
+end
+
 function App:thread_failed(th, err, trace)
   local call = th.call
   if not call then
     self:log("error", "luari thread failed: " .. tostring(trace or err))
     return
   end
-  if th == call._main then
+  if is_main(call, th) then
     self.stats.flow_errors = self.stats.flow_errors + 1
     call._failed = tostring(err)
     self:log_call(call, "error", "flow failed: " .. tostring(trace or err))
@@ -271,7 +277,7 @@ function App:thread_finished(th)
     return
   end
   call._threads[th] = nil
-  if th == call._main then
+  if is_main(call, th) then
     self:end_call(call)
   end
 end

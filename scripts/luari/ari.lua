@@ -298,12 +298,12 @@ local CREATES = {
   ["bridges.createWithId"] = { kind = "bridge", path = 1 },
 }
 
--- Picks the id before the request (when the caller gave none) and tells
--- the runtime's owner about it.
-local function claim(rt, th, spec, args, opts)
+-- Picks the id before the request when the caller gave none. Returns the
+-- parameters to send and the ids to claim once they have been checked.
+local function pick_ids(rt, th, spec, args, opts)
   local what = CREATES[spec.resource .. "." .. spec.nickname]
-  if not what or not rt.claim or not th.call then
-    return opts
+  if not what or not rt or not rt.claim or not th.call then
+    return opts, nil
   end
   local id
   if what.path then
@@ -316,11 +316,18 @@ local function claim(rt, th, spec, args, opts)
       opts[what.param] = id
     end
   end
-  rt.claim(th, what.kind, tostring(id))
+  local ids = { tostring(id) }
   if what.other then
-    rt.claim(th, what.kind, opts[what.other] and tostring(opts[what.other]) or (tostring(id) .. ";2"))
+    ids[2] = opts[what.other] and tostring(opts[what.other]) or (tostring(id) .. ";2")
   end
-  return opts
+  return opts, { kind = what.kind, ids = ids }
+end
+
+-- The flow owns what it creates from the first event on.
+local function claim(rt, th, claims)
+  for _, id in ipairs(claims.ids) do
+    rt.claim(th, claims.kind, id)
+  end
 end
 
 -- --- calling ----------------------------------------------------------------
@@ -353,10 +360,12 @@ end
 
 local function prepare(spec, rt, th, args, nargs)
   local segments, opts = build_segments(spec, args, nargs)
-  if rt then
-    opts = claim(rt, th, spec, args, opts)
-  end
+  local claims
+  opts, claims = pick_ids(rt, th, spec, args, opts)
   local query, body = build_params(spec, opts)
+  if claims then
+    claim(rt, th, claims)
+  end
   return segments, query, body
 end
 

@@ -8,13 +8,15 @@
 --
 -- Entry: { resource, nickname, method, path, returns = model, summary = text,
 --          params = { { name, type, required, multiple, default, values,
---                       min, max, body, send_default }, ... },
+--                       min, max, body, send_default, swagger_default }, ... },
 --          exclusive = { { a, { b, c } }, ... },   -- a may not go with b or c
 --          errors = { { status, reason }, ... } }
 -- Path parameters come from the {braces} in the path, in path order.
 -- `send_default`: Asterisk rejects the request without this parameter
 -- although the reference documents a default (mute direction), so luari
 -- sends the default when the caller gave none.
+-- `swagger_default`: a default Asterisk 22.10.1's own api-docs show where
+-- the reference documents none; only the simulator's api-docs use it.
 -- `body`: sent as a field of the JSON request body instead of the query.
 
 local ORIGINATE_EXCLUSIVE = {
@@ -140,10 +142,10 @@ return {
     summary = "Send provided DTMF to a given channel.",
     params = {
       { "dtmf", "string" },
-      { "before", "int", default = 0 },
+      { "before", "int", swagger_default = 0 },
       { "between", "int", default = 100 },
       { "duration", "int", default = 100 },
-      { "after", "int", default = 0 },
+      { "after", "int", swagger_default = 0 },
     },
     errors = { { 400, "DTMF is required" }, { 404, "Channel not found" }, { 409, "Channel not in a Stasis application" }, { 412, "Channel in invalid state" } },
   },
@@ -214,10 +216,10 @@ return {
     params = {
       { "name", "string", required = true },
       { "format", "string", required = true },
-      { "maxDurationSeconds", "int", default = 0, min = 0 },
-      { "maxSilenceSeconds", "int", default = 0, min = 0 },
+      { "maxDurationSeconds", "int", min = 0, swagger_default = 0 },
+      { "maxSilenceSeconds", "int", min = 0, swagger_default = 0 },
       { "ifExists", "string", default = "fail", values = { "fail", "overwrite", "append" } },
-      { "beep", "boolean", default = false },
+      { "beep", "boolean", swagger_default = false },
       { "terminateOn", "string", default = "none", values = { "none", "any", "*", "#" } },
     },
     errors = { { 400, "Invalid parameters" }, { 404, "Channel not found" }, { 409, "Channel is not in a Stasis application; the channel is currently bridged with other channels; A recording with the same name already exists on the system and can not be overwritten because it is in progress or ifExists=fail" }, { 422, "The format specified is unknown on this system" } },
@@ -276,7 +278,7 @@ return {
     summary = "Dial a created channel.",
     params = {
       { "caller", "string" },
-      { "timeout", "int", default = 0, min = 0 },
+      { "timeout", "int", min = 0, swagger_default = 0 },
     },
     errors = { { 404, "Channel cannot be found." }, { 409, "Channel cannot be dialed." } },
   },

@@ -7,8 +7,15 @@
 -- This file holds the core and the one-line ARI operations; the IVR
 -- methods (play, prompt, record, dial, ...) add themselves from
 -- luari.call_media and luari.call_dial.
+--
+-- A call may have children: channels the flow created (call:dial,
+-- luari.originate, call:snoop) get call objects of their own. Their events
+-- reach the flow's call (it owns their channels) and are passed on to
+-- them. A child's waits also end when the flow's call goes away, since the
+-- flow is over then.
 
 local ari = require "luari.ari"
+local router = require "luari.router"
 local Runtime = require "luari.runtime"
 
 local Call = {}
@@ -17,6 +24,10 @@ Call.__index = Call
 -- Events kept for wait_event beyond this many are dropped oldest first,
 -- with a warning: a flow that never reads its inbox must not grow forever.
 Call.INBOX_LIMIT = 1000
+
+-- Keys the caller pressed that nobody has read yet, at most this many (the
+-- oldest go first): type-ahead, not a recording of every key.
+Call.DTMF_LIMIT = 64
 
 function Call.new(app, channel, application, args, flow)
   local call = setmetatable({
@@ -34,6 +45,10 @@ function Call.new(app, channel, application, args, flow)
     _waiting = {},
     _hangup_handlers = {},
     _threads = {},
+    _dtmf = "",
+    _digit_waiters = {},
+    _cleanups = {},
+    _in_stasis = true,
   }, Call)
   return call
 end
@@ -41,15 +56,24 @@ end
 -- --- state ----------------------------------------------------------------
 
 function Call:is_up()
-  return self._state == "up"
+  return self._state == "up" and self._in_stasis
 end
 
--- nil when the call can still be used, else the reason word.
+local function reason_of(state)
+  return state == "left" and "left" or "hangup"
+end
+
+-- nil when the call can still be used, else the reason word. A child is
+-- gone as well once the flow's call is.
 function Call:_gone()
-  if self._state == "up" then
-    return nil
+  if self._state ~= "up" then
+    return reason_of(self._state)
   end
-  return self._state == "left" and "left" or "hangup"
+  local root = self._root
+  if root and root._state ~= "up" then
+    return reason_of(root._state)
+  end
+  return nil
 end
 
 local function run_hangup_handlers(call)
@@ -60,8 +84,37 @@ local function run_hangup_handlers(call)
   end
 end
 
--- Every wait of this call returns nil, reason at once.
+-- fn() runs once when the call is over for the flow (hung up, left, or
+-- the flow ended), so that operations in progress let go of what they
+-- hold (listeners, playbacks). Returns a function that unregisters it.
+function Call:_on_gone(fn)
+  local cleanups = self._cleanups
+  cleanups[fn] = true
+  return function()
+    cleanups[fn] = nil
+  end
+end
+
+function Call:_run_cleanups()
+  local cleanups = self._cleanups
+  if next(cleanups) == nil then
+    return
+  end
+  self._cleanups = {}
+  for fn in pairs(cleanups) do
+    local ok, err = pcall(fn)
+    if not ok then
+      self._app:log_call(self, "error", "cleanup failed: " .. tostring(err))
+    end
+  end
+end
+
+-- Every wait of this call (and of its children) returns nil, reason at once.
 function Call:_interrupt_waits(reason)
+  self:_run_cleanups()
+  for _, child in pairs(self._children or {}) do
+    child:_run_cleanups()
+  end
   local rt = self._rt
   for th in pairs(self._waiting) do
     rt:interrupt(th, nil, reason)
@@ -107,28 +160,101 @@ local function matches(types, ev)
   return types[ev.type] == true
 end
 
+-- A key the caller pressed goes to the buffer before anything else sees
+-- the event, so that listeners and readers woken by it find it there.
+local function push_digit(call, digit)
+  if type(digit) ~= "string" or digit == "" then
+    return
+  end
+  local buf = call._dtmf .. digit
+  if #buf > Call.DTMF_LIMIT then
+    buf = buf:sub(-Call.DTMF_LIMIT)
+  end
+  call._dtmf = buf
+end
+
+-- Readers waiting for a key (read_digits) look at the buffer again.
+local function wake_digit_waiters(call)
+  local waiters = call._digit_waiters
+  if next(waiters) == nil then
+    return
+  end
+  call._digit_waiters = {}
+  for wake in pairs(waiters) do
+    wake(true)
+  end
+end
+
+-- Listeners are records { fn = fn }; a removed one has fn = nil until the
+-- list is compacted. A listener may wake a thread that runs at once and
+-- adds or removes listeners, so the list is never edited while it is
+-- walked.
+local function run_listeners(call, ev)
+  local listeners = call._listeners
+  local dirty = false
+  for i = 1, #listeners do
+    local rec = listeners[i]
+    local fn = rec.fn
+    if fn and fn(ev) then
+      rec.fn = nil
+    end
+    if not rec.fn then
+      dirty = true
+    end
+  end
+  if dirty then
+    local kept = {}
+    for _, rec in ipairs(call._listeners) do
+      if rec.fn then
+        kept[#kept + 1] = rec
+      end
+    end
+    call._listeners = kept
+  end
+end
+
+-- Events about a child's channel (or its playbacks, recordings, dials)
+-- go on to the child.
+local function forward_to_children(call, ev)
+  local children = call._children
+  if not children or next(children) == nil then
+    return
+  end
+  local ids = router.keys(ev)
+  local done
+  for _, id in ipairs(ids) do
+    local child = children[id]
+    if child and child ~= done then
+      done = child
+      child:_deliver(ev)
+    end
+  end
+end
+
 -- Called by the dispatcher for each event of this call, in order.
 function Call:_deliver(ev)
   local ch = ev.channel
   local mine = type(ch) == "table" and ch.id == self.id
+  local t = ev.type
   if mine then
     self.channel = ch
-  end
-  local listeners = self._listeners
-  for i = #listeners, 1, -1 do
-    local l = listeners[i]
-    if l(ev) then
-      table.remove(listeners, i)
+    if t == "ChannelDtmfReceived" then
+      push_digit(self, ev.digit)
+    elseif t == "StasisStart" then
+      self._in_stasis = true
     end
   end
-  local t = ev.type
+  run_listeners(self, ev)
   if mine then
     if t == "ChannelHangupRequest" or t == "ChannelDestroyed" then
       self:_set_state("hungup")
     elseif t == "StasisEnd" then
       self:_set_state("left")
+    elseif t == "ChannelDtmfReceived" then
+      wake_digit_waiters(self)
     end
   end
+  forward_to_children(self, ev)
   for th, types in pairs(self._event_waiters) do
     if matches(types, ev) then
       self._event_waiters[th] = nil
@@ -140,19 +266,25 @@ function Call:_deliver(ev)
 end
 
 -- fn(ev) sees every later event of the call; it returns true to stop.
+-- Returns a function that removes it.
 function Call:_listen(fn)
+  local rec = { fn = fn }
   local listeners = self._listeners
-  listeners[#listeners + 1] = fn
+  listeners[#listeners + 1] = rec
   return function()
-    for i = #listeners, 1, -1 do
-      if listeners[i] == fn then
-        table.remove(listeners, i)
-      end
-    end
+    rec.fn = nil
   end
 end
 
 -- --- waiting ----------------------------------------------------------------
+
+local function done_waiting(call, root, th, ...)
+  call._waiting[th] = nil
+  if root then
+    root._waiting[th] = nil
+  end
+  return ...
+end
 
 -- Like Runtime:await, but returns nil, "hangup" (or "left") at once when the
 -- call is gone, and is woken with it when the call goes away meanwhile.
@@ -162,10 +294,12 @@ function Call:_wait(start, timeout)
     return nil, gone
   end
   local rt, th = Runtime.current("call method")
+  local root = self._root
   self._waiting[th] = true
-  local a, b, c, d, e = rt:await(start, timeout)
-  self._waiting[th] = nil
-  return a, b, c, d, e
+  if root then
+    root._waiting[th] = true
+  end
+  return done_waiting(self, root, th, rt:await(start, timeout))
 end
 
 local function type_set(types)
@@ -240,16 +374,25 @@ end
 
 -- --- ARI operations on this call's channel --------------------------------------
 
--- Runs an ARI operation on this channel; ARI errors become nil, code, err.
+-- nil, reason[, err]: no trailing nil when there is no error table, so a
+-- flow that counts results (select("#", ...)) sees what it expects.
+function Call._failure(why, err)
+  if err == nil then
+    return nil, why
+  end
+  return nil, why, err
+end
+
+-- Runs an ARI operation for this call; ARI errors become nil, code, err.
 -- The request itself is not cut short by a hangup (its own events, such as
 -- the StasisEnd of a continue, often arrive before its reply); a failure
 -- once the call is gone reads as nil, "hangup".
-function Call:_op(fn, ...)
+function Call:_request(fn, ...)
   local gone = self:_gone()
   if gone then
     return nil, gone
   end
-  local ok, err = fn(self.id, ...)
+  local ok, err = fn(...)
   gone = self:_gone()
   if ok == nil and gone then
     return nil, gone
@@ -258,6 +401,11 @@ function Call:_op(fn, ...)
     return nil, err and err.code or "failed", err
   end
   return ok
+end
+
+-- The same, for an operation on this call's channel.
+function Call:_op(fn, ...)
+  return self:_request(fn, self.id, ...)
 end
 
 local function simple(fn)
@@ -304,10 +452,11 @@ function Call:hangup(reason)
     error("call:hangup: reason must be a string such as \"normal\" or \"busy\"", 2)
   end
   local ok, why, err = self:_op(ari.channels.hangup, { reason = reason })
-  if ok then
-    self:_set_state("hungup")
+  if not ok then
+    return Call._failure(why, err)
   end
-  return ok, why, err
+  self:_set_state("hungup")
+  return ok
 end
 
 function Call:get_var(name)
@@ -316,7 +465,7 @@ function Call:get_var(name)
   end
   local res, why, err = self:_op(ari.channels.getChannelVar, { variable = name })
   if not res then
-    return nil, why, err
+    return Call._failure(why, err)
   end
   return res.value
 end
@@ -338,15 +487,21 @@ function Call:continue(context, extension, priority, label)
     priority = priority,
     label = label,
   })
-  if ok then
-    self:_set_state("left")
+  if not ok then
+    return Call._failure(why, err)
   end
-  return ok, why, err
+  self:_set_state("left")
+  return ok
 end
 
 function Call:move(app, args)
   if type(app) ~= "string" then
     error("call:move: app must be a string", 2)
+  end
+  if type(args) == "table" then
+    args = table.concat(args, ",")
+  elseif args ~= nil and type(args) ~= "string" then
+    error("call:move: args must be a string or an array of strings", 2)
   end
   return self:_op(ari.channels.move, { app = app, appArgs = args })
 end
@@ -375,4 +530,5 @@ end
 -- The IVR methods live in their own files and add themselves to Call.
 package.loaded["luari.call"] = Call
 require "luari.call_media"
+require "luari.call_dial"
 return Call

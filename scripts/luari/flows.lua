@@ -1,14 +1,25 @@
 -- Loading flows. FLOWS is a directory of NAME.lua files (or one file, the
--- default flow). All files are compiled together as one generation; each
--- generation has its own environment and its own cache of modules
--- required from FLOWS, so a call keeps the code it started with while a
--- newer generation takes new calls. Flow code runs with the JIT off: the
--- instruction budget that stops endless loops only sees interpreted code.
+-- default flow); subdirectories hold modules the flows `require`.
+--
+-- Loading happens in two steps so that a reload can tell what changed
+-- before compiling anything: scan reads every .lua file under FLOWS into a
+-- snapshot (path below FLOWS -> source), build compiles a snapshot into a
+-- generation. All files are compiled together: a syntax error in a module
+-- fails the generation even if no flow has required it yet.
+--
+-- Each generation has its own environment and its own modules, compiled
+-- from the snapshot, so a call keeps the code it started with (upvalues and
+-- modules, even one it requires late) while a newer generation takes new
+-- calls. Flow code runs with the JIT off: the instruction budget that stops
+-- endless loops only sees interpreted code. The same budget applies to a
+-- file's top level while it loads.
 
 local flows = {}
 
 local Generation = {}
 Generation.__index = Generation
+
+flows.LOAD_BUDGET = 50000000
 
 local function is_dir(path)
   local f = io.open(path .. "/.")
@@ -19,114 +30,344 @@ local function is_dir(path)
   return false
 end
 
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+local function quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- Every .lua file below dir, as paths relative to dir, sorted. Names
+-- starting with a dot are skipped (editor lock files, .git); symlinks are
+-- followed, as the watcher follows them. Inside luari the watcher's own
+-- lister does it (no process to start while the loop waits); plain LuaJIT
+-- (busted) asks find(1) the same question.
+local has_watch, watch = pcall(require, "luari.watch")
+
 local function list_lua_files(dir)
-  local names = {}
-  local p = io.popen('ls -1 "' .. dir:gsub('"', '\\"') .. '" 2>/dev/null')
+  if has_watch then
+    local rels = watch.list(dir) or {}
+    table.sort(rels)
+    return rels
+  end
+  local rels = {}
+  local cmd = "find -L " .. quote(dir) .. " -mindepth 1 -maxdepth 16 -name '.*' -prune -o -type f -name '*.lua' -print 2>/dev/null"
+  local p = io.popen(cmd)
   if p then
-    for name in p:lines() do
-      if name:match("^[%w_%-%.]+%.lua$") then
-        names[#names + 1] = name
-      end
+    local prefix = #dir + 2
+    for line in p:lines() do
+      rels[#rels + 1] = line:sub(prefix)
     end
     p:close()
   end
-  table.sort(names)
-  return names
+  table.sort(rels)
+  return rels
 end
 
--- A `require` that looks in FLOWS first (per generation), then the host's.
+local function flow_name(rel)
+  return rel:match("^([%w_%-][%w_%-%.]*)%.lua$")
+end
+
+-- "lib/util.lua" -> "lib.util"; "lib/init.lua" -> "lib" as well.
+local function module_names(rel)
+  local name = rel:gsub("%.lua$", ""):gsub("/", ".")
+  local package_name = name:match("^(.+)%.init$")
+  return name, package_name
+end
+
+-- Reads FLOWS. Returns a snapshot { path, dir, files = { rel = source },
+-- single = name (one-file FLOWS) }, or nil and a list of errors.
+function flows.scan(path)
+  path = path:gsub("(.)/+$", "%1")
+  if is_dir(path) then
+    local files = {}
+    for _, rel in ipairs(list_lua_files(path)) do
+      -- A file may vanish between the listing and the read (an editor's
+      -- rename dance): it is then simply not part of this snapshot.
+      files[rel] = read_file(path .. "/" .. rel)
+    end
+    return { path = path, dir = path, files = files }
+  end
+  local text = read_file(path)
+  if not text then
+    return nil, { path .. ": no such file or directory" }
+  end
+  local base = path:match("([^/]+)$")
+  return {
+    path = path,
+    dir = path:match("^(.*)/[^/]*$") or ".",
+    files = { [base] = text },
+    single = base:match("^(.+)%.lua$") or base,
+    single_file = base,
+  }
+end
+
+-- A `require` that looks in the generation's modules first, then the host's.
+local LOADING = {}
 local function make_require(gen)
   local cache = gen.modules
   return function(name)
-    if cache[name] ~= nil then
-      return cache[name]
+    local value = cache[name]
+    if value == LOADING then
+      error("loop requiring module '" .. tostring(name) .. "'", 2)
+    elseif value ~= nil then
+      return value
     end
-    local file = gen.dir and (gen.dir .. "/" .. name:gsub("%.", "/") .. ".lua")
-    local f = file and io.open(file)
-    if not f then
+    local chunk = gen.chunks[name]
+    if not chunk and gen.broken[name] then
+      error(gen.broken[name], 0)
+    end
+    if not chunk and gen.single then
+      -- One-file FLOWS: modules beside it are read when first required
+      -- (its directory may hold anything; it is not scanned).
+      local file = gen.dir .. "/" .. name:gsub("%.", "/") .. ".lua"
+      local text = read_file(file)
+      if text then
+        local err
+        chunk, err = loadstring(text, "@" .. file)
+        if not chunk then
+          error(err, 0)
+        end
+        jit.off(chunk, true)
+        setfenv(chunk, gen.env)
+      end
+    end
+    if not chunk then
       return require(name)
     end
-    f:close()
-    local chunk, err = loadfile(file)
-    if not chunk then
-      error(err, 2)
+    cache[name] = LOADING
+    local ok, result = pcall(chunk, name)
+    if not ok then
+      cache[name] = nil
+      error(result, 0)
     end
-    jit.off(chunk, true)
-    setfenv(chunk, gen.env)
-    local value = chunk(name)
-    if value == nil then
-      value = true
+    if result == nil then
+      result = true
     end
-    cache[name] = value
-    return value
+    cache[name] = result
+    return result
   end
 end
 
-local function new_generation(dir, number)
-  local gen = setmetatable({ dir = dir, number = number, flows = {}, files = {}, modules = {} }, Generation)
+local function new_generation(snap, number)
+  local gen = setmetatable({
+    dir = snap.dir,
+    number = number,
+    flows = {},   -- name -> function
+    files = {},   -- name -> file path
+    modules = {}, -- module name -> value, once required
+    chunks = {},  -- module name -> compiled chunk
+    broken = {},  -- module name -> its compile error (while building)
+    sources = snap.files,
+    single = snap.single,
+    active = 0,
+  }, Generation)
   gen.env = setmetatable({}, { __index = _G })
   gen.env.require = make_require(gen)
   gen.env._G = gen.env
   return gen
 end
 
--- Compiles one flow file into gen; returns true or nil, "file:line: message".
-local function compile_flow(gen, name, file)
-  local chunk, err = loadfile(file)
-  if not chunk then
-    return nil, err
+-- Runs fn with a count hook that stops it after `budget` VM instructions,
+-- so a file whose top level never ends cannot hang luari. The previous hook
+-- (the runtime's budget) is put back afterwards.
+local HOOK_EVERY = 1000
+local function run_limited(budget, fn, ...)
+  local old_fn, old_mask, old_count = debug.gethook()
+  local ticks, limit = 0, budget / HOOK_EVERY
+  debug.sethook(function()
+    ticks = ticks + 1
+    if ticks > limit then
+      error(string.format("instruction budget exceeded while loading (%d instructions)", budget), 2)
+    end
+  end, "", HOOK_EVERY)
+  local results = { pcall(fn, ...) }
+  if old_fn then
+    debug.sethook(old_fn, old_mask, old_count)
+  else
+    debug.sethook()
   end
-  jit.off(chunk, true)
-  setfenv(chunk, gen.env)
-  local ok, fn = pcall(chunk, name)
-  if not ok then
-    return nil, tostring(fn)
-  end
-  if type(fn) ~= "function" then
-    return nil, string.format("%s: a flow file must return a function (it returned %s)", file, type(fn))
-  end
-  jit.off(fn, true)
-  gen.flows[name] = fn
-  gen.files[name] = file
-  return true
+  return unpack(results, 1, table.maxn(results))
 end
 
--- Loads FLOWS (a directory or one file). Returns a generation, or nil and
--- a list of errors ("file:line: message").
-function flows.load(path, number)
-  local errors = {}
-  local gen
-  if is_dir(path) then
-    gen = new_generation(path, number or 1)
-    for _, file in ipairs(list_lua_files(path)) do
-      local name = file:gsub("%.lua$", "")
-      local ok, err = compile_flow(gen, name, path .. "/" .. file)
-      if not ok then
-        errors[#errors + 1] = err
+local function last_line(text)
+  local n = select(2, text:gsub("\n", "\n"))
+  if text ~= "" and text:sub(-1) ~= "\n" then
+    n = n + 1
+  end
+  return math.max(n, 1)
+end
+
+-- Errors name a file and a line; one raised without a position (error(x, 0),
+-- a table) gets the file it came from.
+local function with_file(file, msg)
+  msg = tostring(msg)
+  if msg:sub(1, #file + 1) == file .. ":" or msg:match("^[^\n]-%.lua:%d+:") then
+    return msg
+  end
+  return file .. ": " .. msg
+end
+
+-- Compiles a snapshot. Returns a generation, or nil and a list of errors
+-- ("file:line: message"), one per file that failed.
+function flows.build(snap, number, opts)
+  opts = opts or {}
+  local budget = opts.instruction_budget or flows.LOAD_BUDGET
+  local gen = new_generation(snap, number or 1)
+  local errors, seen = {}, {}
+  -- A broken module fails every flow that requires it with its own
+  -- message: report it once.
+  local function add_error(e)
+    if not seen[e] then
+      seen[e] = true
+      errors[#errors + 1] = e
+    end
+  end
+  local rels = {}
+  for rel in pairs(snap.files) do
+    rels[#rels + 1] = rel
+  end
+  table.sort(rels)
+  local pending = {}
+  for _, rel in ipairs(rels) do
+    -- One-file FLOWS: errors name the file as it was given.
+    local file = snap.single and snap.path or (snap.dir .. "/" .. rel)
+    local chunk, err = loadstring(snap.files[rel], "@" .. file)
+    if not chunk then
+      add_error(with_file(file, err))
+      if not snap.single then
+        -- Requiring it says why, not "module not found".
+        local mod, package_name = module_names(rel)
+        gen.broken[mod] = errors[#errors]
+        if package_name then
+          gen.broken[package_name] = errors[#errors]
+        end
+      end
+    else
+      jit.off(chunk, true)
+      setfenv(chunk, gen.env)
+      local name
+      if snap.single then
+        name = rel == snap.single_file and snap.single or nil
+      elseif not rel:find("/") then
+        name = flow_name(rel)
+      end
+      if name then
+        pending[#pending + 1] = { name = name, file = file, chunk = chunk, rel = rel }
+      end
+      if not snap.single then
+        local mod, package_name = module_names(rel)
+        gen.chunks[mod] = chunk
+        if package_name then
+          gen.chunks[package_name] = chunk
+        end
       end
     end
-    if next(gen.flows) == nil and #errors == 0 then
-      errors[#errors + 1] = path .. ": no .lua flow files"
-    end
-  else
-    local f = io.open(path)
-    if not f then
-      return nil, { path .. ": no such file or directory" }
-    end
-    f:close()
-    local dir = path:match("^(.*)/[^/]*$") or "."
-    gen = new_generation(dir, number or 1)
-    local name = path:match("([^/]+)%.lua$") or path
-    local ok, err = compile_flow(gen, name, path)
+  end
+  -- Every flow that compiled runs, even when another file failed, so
+  -- that one pass reports every error.
+  for _, f in ipairs(pending) do
+    -- A flow file is also a module (a flow may require another's file);
+    -- running it here as a flow gives it a fresh instance either way.
+    local ok, fn = run_limited(budget, f.chunk, f.name)
     if not ok then
-      errors[#errors + 1] = err
+      add_error(with_file(f.file, fn))
+    elseif type(fn) ~= "function" then
+      add_error(string.format("%s:%d: a flow file must return a function (it returned %s)",
+        f.file, last_line(snap.files[f.rel]), type(fn)))
+    else
+      jit.off(fn, true)
+      gen.flows[f.name] = fn
+      gen.files[f.name] = f.file
     end
-    gen.single = name
+  end
+  gen.broken = {}
+  if #errors == 0 and next(gen.flows) == nil then
+    errors[#errors + 1] = snap.path .. ": no .lua flow files"
   end
   if #errors > 0 then
     return nil, errors
   end
   return gen
+end
+
+-- Loads FLOWS (a directory or one file). Returns a generation, or nil and
+-- a list of errors ("file:line: message").
+function flows.load(path, number, opts)
+  local snap, errors = flows.scan(path)
+  if not snap then
+    return nil, errors
+  end
+  return flows.build(snap, number, opts)
+end
+
+-- Two snapshots' files are the same text under the same names.
+function flows.same_files(a, b)
+  if not a or not b then
+    return false
+  end
+  for rel, text in pairs(a) do
+    if b[rel] ~= text then
+      return false
+    end
+  end
+  for rel in pairs(b) do
+    if a[rel] == nil then
+      return false
+    end
+  end
+  return true
+end
+
+-- What a snapshot changes against the files of a generation:
+-- { added = {names}, changed = {names}, removed = {names}, modules = {rels} }
+-- (flows by name, sorted; modules: other files added, changed or removed).
+function flows.diff(old_files, new_snap)
+  old_files = old_files or {}
+  local new_files = new_snap.files
+  local single = new_snap.single_file
+  local d = { added = {}, changed = {}, removed = {}, modules = {} }
+  local function is_flow(rel)
+    if single then
+      return rel == single
+    end
+    return not rel:find("/") and flow_name(rel) ~= nil
+  end
+  local function name_of(rel)
+    return (rel:gsub("%.lua$", ""))
+  end
+  for rel, text in pairs(new_files) do
+    local old = old_files[rel]
+    if old ~= text then
+      if not is_flow(rel) then
+        d.modules[#d.modules + 1] = rel
+      elseif old == nil then
+        d.added[#d.added + 1] = name_of(rel)
+      else
+        d.changed[#d.changed + 1] = name_of(rel)
+      end
+    end
+  end
+  for rel in pairs(old_files) do
+    if new_files[rel] == nil then
+      if is_flow(rel) then
+        d.removed[#d.removed + 1] = name_of(rel)
+      else
+        d.modules[#d.modules + 1] = rel
+      end
+    end
+  end
+  for _, list in pairs(d) do
+    table.sort(list)
+  end
+  return d
 end
 
 -- The flow function for a name; nil name: the default flow.

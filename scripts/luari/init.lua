@@ -1,5 +1,6 @@
 -- The `luari` module: time, light threads tied to the current call, and
--- logging with the call id. luari.originate comes from luari.call_dial.
+-- logging with the call id. luari.originate lives with the call object
+-- (luari.call_dial adds it here), so loading this module loads that too.
 
 local Runtime = require "luari.runtime"
 
@@ -84,4 +85,6 @@ luari.log = {
   error = log_at("error"),
 }
 
+package.loaded["luari"] = luari
+require "luari.call"
 return luari

@@ -263,3 +263,25 @@ describe("luari.ari", function()
     end)
   end)
 end)
+
+describe("luari.ari ownership on misuse", function()
+  it("claims nothing when the call raises for a bad parameter", function()
+    local clock = Clock.new()
+    local rt = Runtime.new({
+      request = function() error("nothing may be sent") end,
+      timer = function(s, fn) local h = clock:after(s, fn) return { stop = function() h:cancel() end } end,
+      now = function() return clock:now() end,
+      log = function() end,
+    })
+    local claimed = 0
+    rt.claim = function() claimed = claimed + 1 end
+    local ok
+    rt:spawn(function()
+      rt.running.call = {}
+      ok = pcall(ari.channels.originate, { endpoint = "Local/1@wait", app = "luari", timeout = "soon" })
+    end)
+    clock:run()
+    assert.is_false(ok)
+    assert.are.equal(0, claimed)
+  end)
+end)

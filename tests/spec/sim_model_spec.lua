@@ -1371,6 +1371,23 @@ describe("the model as a server", function()
     assert.are.equal("", s.m:channel("c").caller.name)
   end)
 
+  it("takes a path as decoded segments: one may hold a slash (sent as %2F), as in ARI", function()
+    local s = sim()
+    local status, _, body = s.req("GET", { "channels", "PJSIP/100" })
+    assert.are.same({ 404, { message = "Channel not found" } }, { status, body })
+    s.originate("Local/1000@wait", "a/b")
+    assert.are.equal(204, (s.req("POST", { "channels", "a/b", "answer" })))
+    status, _, body = s.req("POST", { "channels", "a/b", "play", "pb/1" }, { media = "sound:beep" })
+    assert.are.same({ 201, "pb/1" }, { status, body.id })
+    status, _, body = s.req("GET", { "playbacks", "pb/1" })
+    assert.are.same({ 200, "pb/1" }, { status, body.id })
+    status, _, body = s.req("GET", { "channels", "a/b", "nosuch" })
+    assert.are.same({ 404, { message = "Resource not found" } }, { status, body })
+    -- a string path is split at every slash
+    status, _, body = s.req("GET", "/channels/a/b")
+    assert.are.same({ 404, { message = "Resource not found" } }, { status, body })
+  end)
+
   it("answers 500 instead of failing when something breaks inside", function()
     local s = sim { strict = false }
     s.originate("Local/1000@wait", "c")

@@ -4,12 +4,13 @@
 local App = require "luari.app"
 local ari = require "luari.ari"
 local events = require "luari.events"
-local flows = require "luari.flows"
 local host = require "luari.host"
 local http = require "luari.http"
 local loop = require "luari.loop"
 local options = require "luari.cli.options"
+local Reloader = require "luari.reload"
 local Runtime = require "luari.runtime"
+local watch = require "luari.watch"
 
 local run = {}
 
@@ -33,6 +34,9 @@ run.SPEC = {
     help = "seconds a flow may run on after its caller hung up" },
   { name = "instruction-budget", type = "number", default = 50000000,
     help = "VM instructions a flow may run without waiting" },
+  { name = "memory-limit", type = "number", default = 1024,
+    help = "Lua heap limit in MB; the flow that passes it fails (0: none)" },
+  { name = "no-watch", flag = true, help = "do not reload FLOWS when files change (SIGHUP still does)" },
   { name = "help", flag = true, help = "show this help" },
 }
 
@@ -116,11 +120,52 @@ local function start_events(ctx)
   })
 end
 
+-- Hot reload: inotify on FLOWS feeds the reloader, which debounces and
+-- swaps generations (luari.reload). Without a watcher (--no-watch, or
+-- inotify unavailable) SIGHUP still reloads.
+local function start_watch(ctx)
+  local debug_watch = loop.log_enabled("debug")
+  local w, err = watch.open(ctx.flows_path, function(what, file)
+    if debug_watch then
+      loop.log("debug", string.format("flows: %s %s", what, file ~= "" and file or ctx.flows_path))
+    end
+    ctx.reloader:notify(what, file)
+  end)
+  ctx.watcher = w
+  if not w then
+    loop.log("warn", "flows: not watching for changes (" .. tostring(err) .. "); SIGHUP reloads")
+  end
+end
+
+local function on_sighup(ctx)
+  if not ctx.opts.no_watch then
+    if ctx.watcher then
+      -- FLOWS may be a symlink that now points elsewhere.
+      local ok, err = ctx.watcher:resync()
+      if not ok then
+        loop.log("warn", "flows: " .. tostring(err))
+      end
+    else
+      start_watch(ctx)
+    end
+  end
+  ctx.reloader:rescan("SIGHUP")
+end
+
+local function stop_watch(ctx)
+  if ctx.watcher then
+    ctx.watcher:close()
+    ctx.watcher = nil
+  end
+  ctx.reloader:stop()
+end
+
 local function finish(ctx)
   if ctx.finishing then
     return
   end
   ctx.finishing = true
+  stop_watch(ctx)
   ctx.events:stop()
   loop.timer(0.5, loop.stop)
 end
@@ -150,19 +195,6 @@ local function shutdown(ctx, signame)
   check()
 end
 
-local function reload(ctx)
-  local gen, errors = flows.load(ctx.flows_path, ctx.app.generation.number + 1)
-  if not gen then
-    for _, e in ipairs(errors) do
-      loop.log("error", "reload failed, keeping generation " .. ctx.app.generation.number .. ": " .. e)
-    end
-    return
-  end
-  ctx.app.generation = gen
-  loop.log("info", string.format("flows reloaded: generation %d (%s)", gen.number,
-    table.concat(gen:names(), ", ")))
-end
-
 function run.main(args)
   local opts, positional = options.parse(run.SPEC, args)
   if not opts then
@@ -178,7 +210,23 @@ function run.main(args)
     return 2
   end
   loop.set_log({ level = opts.log_level, format = opts.log_format })
-  local gen, errors = flows.load(positional[1], 1)
+  Runtime.set_memory_limit(opts.memory_limit)
+  local rt = Runtime.new(host.backend(), { instruction_budget = opts.instruction_budget })
+  local app = App.new({ rt = rt, default_flow = opts.default_flow, apps = opts.app,
+    hangup_grace = opts.hangup_grace })
+  local ctx = { opts = opts, app = app, flows_path = positional[1], exit_code = 0,
+    reconnect_max = opts.reconnect_max }
+  ctx.reloader = Reloader.new({
+    app = app, path = positional[1], timer = loop.timer, now = loop.now, clock = loop.now, log = loop.log,
+    instruction_budget = opts.instruction_budget,
+    resync = function()
+      if not ctx.watcher then
+        return nil, "not watching"
+      end
+      return ctx.watcher:resync()
+    end,
+  })
+  local gen, errors = ctx.reloader:start()
   if not gen then
     print_errors(errors)
     return 1
@@ -194,18 +242,17 @@ function run.main(args)
   if opts.insecure then
     loop.log("warn", "--insecure: TLS certificates are not verified")
   end
-  local rt = Runtime.new(host.backend(), { instruction_budget = opts.instruction_budget })
-  local app = App.new({ rt = rt, generation = gen, default_flow = opts.default_flow, apps = opts.app,
-    hangup_grace = opts.hangup_grace })
-  local ctx = { opts = opts, app = app, base = base, flows_path = positional[1], exit_code = 0,
-    reconnect_max = opts.reconnect_max }
+  ctx.base = base
   run.ctx = ctx
   loop.log("info", string.format("luari: flows %s from %s; connecting to %s", table.concat(gen:names(), ", "),
     positional[1], base))
   start_events(ctx)
+  if not opts.no_watch then
+    start_watch(ctx)
+  end
   loop.signal("TERM", function() shutdown(ctx, "SIGTERM") end)
   loop.signal("INT", function() shutdown(ctx, "SIGINT") end)
-  loop.signal("HUP", function() reload(ctx) end)
+  loop.signal("HUP", function() on_sighup(ctx) end)
   loop.run()
   return ctx.exit_code
 end

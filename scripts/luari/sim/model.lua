@@ -317,9 +317,10 @@ function Model:dispatch(method, path, query, body_string)
   return handler(self, req)
 end
 
--- One ARI REST request. `path` is relative to /ari and percent-decoded per
--- segment, `query` maps names to decoded strings, `body_string` is the raw
--- body or nil. Returns status, reason, body (a table to JSON-encode; a
+-- One ARI REST request. `path` is relative to /ari: the array of its
+-- segments, each percent-decoded (a segment may hold a "/"), or a string
+-- of segments that hold none. `query` maps names to decoded strings,
+-- `body_string` is the raw body or nil. Returns status, reason, body (a table to JSON-encode; a
 -- string for GET /recordings/stored/{name}/file, sent as is), headers.
 function Model:request(method, path, query, body_string)
   local ok, status, reason, body, headers = self:guard(self.dispatch, self, method, path, query, body_string)

@@ -9,6 +9,7 @@ local Clock = require "luari.sim.clock"
 local flows = require "luari.flows"
 local json = require "luari.json"
 local Model = require "luari.sim.model"
+local Reloader = require "luari.reload"
 local Runtime = require "luari.runtime"
 
 local World = {}
@@ -53,18 +54,9 @@ function World.new(opts)
   })
   self.model:app_connected(self.app_name)
   self.rt = Runtime.new(self:_backend(), { instruction_budget = opts.instruction_budget })
-  local gen = opts.generation
-  if not gen and opts.flows then
-    local errors
-    gen, errors = flows.load(opts.flows, 1)
-    if not gen then
-      error(table.concat(errors, "\n"), 0)
-    end
-  end
-  self.generation = gen
   self.app = App.new({
     rt = self.rt,
-    generation = gen or setmetatable({ flows = {}, files = {}, number = 0 }, flows.Generation),
+    generation = opts.generation or setmetatable({ flows = {}, files = {}, number = 0 }, flows.Generation),
     default_flow = opts.default_flow,
     apps = { self.app_name },
     hangup_grace = opts.hangup_grace,
@@ -72,6 +64,25 @@ function World.new(opts)
       self:note("end", { call = call.id, flow = call.flow, error = call._failed })
     end,
   })
+  if opts.flows and not opts.generation then
+    -- world.reloader:notify(...) plays the file watcher, :rescan() SIGHUP;
+    -- the generation in use is world.app.generation.
+    local backend = self.rt.backend
+    self.reloader = Reloader.new({
+      app = self.app,
+      path = opts.flows,
+      timer = backend.timer,
+      now = backend.now,
+      clock = os.clock,
+      log = backend.log,
+      debounce = opts.reload_debounce,
+      instruction_budget = opts.instruction_budget,
+    })
+    local gen, errors = self.reloader:start()
+    if not gen then
+      error(table.concat(errors, "\n"), 0)
+    end
+  end
   return self
 end
 
@@ -129,7 +140,7 @@ function World:_request(method, segments, query, body, cb)
   local q = query_table(query)
   local body_text = body ~= nil and json.encode(body) or nil
   local req = self:note("request", { method = method, path = path, query = q, body = body })
-  local status, reason, rbody, headers = self.model:request(method, path, q, body_text)
+  local status, reason, rbody, headers = self.model:request(method, segments, q, body_text)
   local decoded = roundtrip(rbody)
   local handle = self.clock:after(0, function()
     self:note("response", { request = req, status = status, reason = reason, body = decoded, headers = headers })

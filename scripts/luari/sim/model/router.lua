@@ -35,11 +35,21 @@ end
 
 local tree
 
+-- `path` is "/channels/c1/answer" or its segments, percent-decoded one by
+-- one ({ "channels", "PJSIP/100", "answer" }): ARI splits the raw path at
+-- "/" before it decodes, so a segment sent as PJSIP%2F100 is one segment.
 -- Returns op, path_params; or nil, status, message.
 function R.match(method, path)
   tree = tree or build(ops)
   local node, params = tree, {}
-  for seg in path:gmatch("[^/]+") do
+  local segments = path
+  if type(path) == "string" then
+    segments = {}
+    for seg in path:gmatch("[^/]+") do
+      segments[#segments + 1] = seg
+    end
+  end
+  for _, seg in ipairs(segments) do
     local nxt = node.literal[seg]
     if not nxt and node.param then
       params[node.param_name] = seg

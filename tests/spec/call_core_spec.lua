@@ -1,0 +1,178 @@
+-- The call object's core against the simulated Asterisk: sleep and
+-- wait_event (and a hangup while they wait), on_hangup, is_up, continue,
+-- the rule that once the caller has hung up every method returns nil,
+-- "hangup" without contacting Asterisk, and a flow that ends before it
+-- ever waits.
+
+local T = require "spec.call_helper"
+
+describe("call:sleep", function()
+  it("waits and returns true", function()
+    local c = T.call([[
+      return function(call)
+        T.got("sleep", call:sleep(2.5))
+      end
+    ]])
+    assert.is_true(c:finish())
+    assert.are.same({ n = 1, t = 2.5, true }, T.values("sleep"))
+  end)
+
+  it("wakes early with nil, 'hangup' when the caller hangs up", function()
+    local c = T.call([[
+      return function(call)
+        T.got("call", call)
+        T.got("sleep", call:sleep(60))
+      end
+    ]])
+    c:advance(3)
+    c:hangup()
+    assert.is_true(c:finish())
+    assert.are.same({ n = 2, t = 3, nil, "hangup" }, T.values("sleep"))
+    T.assert_clean(c, T.value("call"))
+  end)
+end)
+
+describe("call:wait_event", function()
+  it("returns the next event of the types asked for, and nil, 'timeout'", function()
+    local c = T.call([[
+      return function(call)
+        call:answer()
+        T.got("dtmf", call:wait_event("ChannelDtmfReceived", 10))
+        T.got("none", call:wait_event({ "ChannelTalkingStarted" }, 2))
+      end
+    ]])
+    c:expect("answer")
+    c:advance(1)
+    c:press("4")
+    assert.is_true(c:finish())
+    local ev = T.value("dtmf")
+    assert.are.equal("ChannelDtmfReceived", ev.type)
+    assert.are.equal("4", ev.digit)
+    assert.are.same({ n = 2, t = 3, nil, "timeout" }, T.values("none"))
+  end)
+
+  it("returns nil, 'hangup' when the caller hangs up while it waits", function()
+    local c = T.call([[
+      return function(call)
+        T.got("call", call)
+        call:answer()
+        T.got("ev", call:wait_event("ChannelDtmfReceived"))
+      end
+    ]])
+    c:expect("answer")
+    c:advance(2)
+    c:hangup()
+    assert.is_true(c:finish())
+    local r = T.values("ev")
+    assert.is_nil(r[1])
+    assert.are.equal("hangup", r[2])
+    assert.are.equal(2, r.t)
+    T.assert_clean(c, T.value("call"))
+  end)
+end)
+
+describe("call:on_hangup and call:is_up", function()
+  it("runs the handler once when the caller hangs up, while the flow waits", function()
+    local c = T.call([[
+      return function(call)
+        call:on_hangup(function(cl) T.got("handler", cl.id, cl:is_up()) end)
+        T.got("up", call:is_up())
+        call:sleep(30)
+      end
+    ]])
+    c:advance(4)
+    c:hangup()
+    assert.is_true(c:finish())
+    assert.is_true(T.value("up"))
+    local r = T.values("handler")
+    assert.are.equal(c.id, r[1])
+    assert.is_false(r[2])
+    assert.are.equal(4, r.t)
+  end)
+end)
+
+describe("call:continue", function()
+  it("leaves the application; afterwards methods give nil, 'left'", function()
+    local c = T.call([[
+      return function(call)
+        T.got("continue", call:continue("sales", "s", 1))
+        T.got("play", call:play("sound:beep"))
+        T.got("read", call:read_digits())
+      end
+    ]])
+    c:expect_continue("sales", "s", 1)
+    assert.is_true(c:finish())
+    assert.is_true(T.value("continue"))
+    assert.are.same({ nil, "left" }, { T.values("play")[1], T.values("play")[2] })
+    assert.are.same({ nil, "left" }, { T.values("read")[1], T.values("read")[2] })
+  end)
+end)
+
+describe("once the caller has hung up", function()
+  -- Each entry: a name and the call of the method (source).
+  local METHODS = {
+    { "answer", "call:answer()" }, { "ring", "call:ring()" }, { "ring_stop", "call:ring_stop()" },
+    { "hangup", "call:hangup()" }, { "play", 'call:play("sound:beep")' },
+    { "play_async", 'call:play_async("sound:beep")' }, { "read_digits", "call:read_digits()" },
+    { "prompt", 'call:prompt{ media = "sound:beep" }' }, { "record", 'call:record("r")' },
+    { "send_dtmf", 'call:send_dtmf("1")' }, { "mute", "call:mute()" }, { "unmute", "call:unmute()" },
+    { "hold", "call:hold()" }, { "unhold", "call:unhold()" }, { "moh", "call:moh()" },
+    { "stop_moh", "call:stop_moh()" }, { "silence", "call:silence()" },
+    { "stop_silence", "call:stop_silence()" }, { "get_var", 'call:get_var("X")' },
+    { "set_var", 'call:set_var("X", "1")' }, { "continue", "call:continue()" },
+    { "move", 'call:move("other")' }, { "redirect", 'call:redirect("PJSIP/1")' },
+    { "dial", 'call:dial("Local/1@wait")' }, { "snoop", 'call:snoop{ spy = "both" }' },
+    { "rtp_statistics", "call:rtp_statistics()" }, { "wait_event", 'call:wait_event("StasisStart", 5)' },
+    { "sleep", "call:sleep(5)" }, { "originate", 'luari.originate{ endpoint = "Local/1@wait" }' },
+  }
+
+  it("every method returns nil, 'hangup' at once without contacting Asterisk", function()
+    local lines = {}
+    for _, m in ipairs(METHODS) do
+      lines[#lines + 1] = string.format("T.got(%q, %s)", m[1], m[2])
+    end
+    local c = T.call([[
+      return function(call)
+        call:answer()
+        call:sleep(10)
+        ]] .. table.concat(lines, "\n        ") .. [[
+        T.got("is_up", call:is_up())
+      end
+    ]])
+    c:expect("answer")
+    c:advance(1)
+    c:hangup()
+    local at = T.hangup_index(c)
+    assert.is_true(c:finish())
+    for _, m in ipairs(METHODS) do
+      local r = T.values(m[1])
+      assert.are.same({ nil, "hangup" }, { r[1], r[2] }, m[1])
+      assert.are.equal(1, r.t, m[1])
+    end
+    assert.is_false(T.value("is_up"))
+    assert.are.same({}, T.requests(c, at))
+  end)
+end)
+
+describe("a flow that ends before its first wait", function()
+  -- Regression: its call was never ended (the dispatcher only knew its
+  -- main thread after the thread had already finished).
+  it("is ended and its call hung up, also when it fails", function()
+    local c = T.call([[
+      return function(call)
+        T.got("ran", true)
+      end
+    ]])
+    assert.is_true(c:finish(5))
+    c:expect_hangup()
+    local f = T.call([[
+      return function(call)
+        local x = nil
+        return x.y
+      end
+    ]])
+    local ok, err = f:finish(5)
+    assert.is_nil(ok)
+    assert.matches("attempt to index", err)
+  end)
+end)
