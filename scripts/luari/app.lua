@@ -299,6 +299,9 @@ function App:end_call(call)
   call._threads = {}
   call:_interrupt_waits("hangup")
   if call._state == "up" then
+    -- The flow hangs up, not the caller: on_hangup handlers will not run
+    -- (when the caller hung up, they are being started right now).
+    call._hangup_handlers = {}
     hangup_channel(self, call.id, "flow ended")
   end
   for _, owned in ipairs(call._owned or {}) do
@@ -317,8 +320,10 @@ function App:end_call(call)
     -- The last call on a replaced generation: nothing runs its code now.
     self.on_generation_idle(gen)
   end
-  -- The call lingers a while for late events; its generation need not.
+  -- The call lingers a while for late events; its generation and its
+  -- killed threads need not.
   call._generation = nil
+  call._waiting = {}
   if self.on_call_end then
     self.on_call_end(call)
   end

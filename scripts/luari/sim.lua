@@ -399,6 +399,15 @@ function SimCall:finish(limit)
     return settled(self)
   end, deadline)
   if not self.ended then
+    if self.world.app.stats.calls == 0 then
+      local errors = {}
+      for _, e in ipairs(self.world.transcript) do
+        if e.kind == "log" and e.level == "error" then
+          errors[#errors + 1] = e.message
+        end
+      end
+      return nil, "no flow ran for the call" .. (#errors > 0 and (": " .. table.concat(errors, "; ")) or "")
+    end
     if not self.world.clock:next_time() then
       return nil, string.format("the flow did not end: at %.3f s it waits and nothing else is due",
         self.world.clock:now())

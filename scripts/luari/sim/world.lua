@@ -170,8 +170,11 @@ end
 function World:incoming(opts)
   opts = opts or {}
   local args = {}
-  if opts.flow then
-    args[1] = opts.flow
+  -- A single flow file: the call names it, so the args are the flow's own.
+  local gen = self.app.generation
+  local flow = opts.flow or (gen and gen.single)
+  if flow then
+    args[1] = flow
   end
   for _, a in ipairs(opts.args or {}) do
     args[#args + 1] = a
