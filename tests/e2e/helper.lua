@@ -158,6 +158,15 @@ function helper.start_run(flows, opts)
   return spawn_with_status(args, "run")
 end
 
+-- `luari ARGS...` as given (no defaults added).
+function helper.start_run_args(args)
+  local full = { helper.bin }
+  for _, a in ipairs(args) do
+    full[#full + 1] = a
+  end
+  return spawn_with_status(full, "run")
+end
+
 function helper.log_has(proc, pattern, plain)
   return helper.read(proc.log):find(pattern, 1, plain) ~= nil
 end

@@ -3,10 +3,13 @@
 
 local App = require "luari.app"
 local ari = require "luari.ari"
+local config = require "luari.config"
 local events = require "luari.events"
 local host = require "luari.host"
 local http = require "luari.http"
 local loop = require "luari.loop"
+local metrics = require "luari.metrics"
+local metrics_server = require "luari.metrics_server"
 local options = require "luari.cli.options"
 local Reloader = require "luari.reload"
 local Runtime = require "luari.runtime"
@@ -37,11 +40,17 @@ run.SPEC = {
   { name = "memory-limit", type = "number", default = 1024,
     help = "Lua heap limit in MB; the flow that passes it fails (0: none)" },
   { name = "no-watch", flag = true, help = "do not reload FLOWS when files change (SIGHUP still does)" },
+  { name = "metrics", env = "LUARI_METRICS", arg = "HOST:PORT",
+    help = "serve /metrics (Prometheus) and /healthz on this address" },
+  { name = "config", env = "LUARI_CONFIG", arg = "FILE",
+    help = "read settings from a Lua file (the command line and environment win)" },
+  { name = "print-config", flag = true, help = "print the settings in effect (password masked) and exit" },
   { name = "help", flag = true, help = "show this help" },
 }
 
 local function usage()
-  return "usage: luari run [options] FLOWS\n\n" .. options.usage(run.SPEC) .. "\n"
+  return "usage: luari run [options] FLOWS\n\n" .. options.usage(run.SPEC)
+    .. "\n\nFLOWS may also come from the config file (flows = \"...\").\n"
 end
 
 local function print_errors(errors)
@@ -90,6 +99,9 @@ local function start_events(ctx)
     backoff_max = opts.reconnect_max,
     on_open = function()
       local reconnect = ctx.connected_once
+      if reconnect then
+        ctx.metrics:inc("luari_ws_reconnects_total")
+      end
       ctx.connected_once = true
       ctx.last_down = nil
       log_connected(app, opts, ctx.base)
@@ -195,27 +207,111 @@ local function shutdown(ctx, signame)
   check()
 end
 
-function run.main(args)
-  local opts, positional = options.parse(run.SPEC, args)
+-- --config FILE (or LUARI_CONFIG), read before the other options so that
+-- they can override it.
+local function config_path(args)
+  for i, a in ipairs(args) do
+    if a == "--config" then
+      return args[i + 1]
+    end
+    local v = a:match("^%-%-config=(.*)$")
+    if v then
+      return v
+    end
+  end
+  local env = os.getenv("LUARI_CONFIG")
+  return env ~= "" and env or nil
+end
+
+-- Options, FLOWS and where each setting came from; or nil, exit status.
+local function settings(args)
+  local cfg
+  local path = config_path(args)
+  if path then
+    local err
+    cfg, err = config.load(path)
+    if not cfg then
+      io.stderr:write("luari run: ", err, "\n")
+      return nil, 2
+    end
+  end
+  local opts, positional, source = options.parse(run.SPEC, args, nil, cfg)
   if not opts then
     io.stderr:write("luari run: ", positional, "\n\n", usage())
-    return 2
+    return nil, 2
   end
   if opts.help then
     io.stdout:write(usage())
+    return nil, 0
+  end
+  local flows = positional[1] or (cfg and cfg.flows)
+  if #positional > 1 or not flows then
+    io.stderr:write("luari run: give one FLOWS directory or file\n\n", usage())
+    return nil, 2
+  end
+  return opts, flows, source
+end
+
+local function parse_address(s)
+  local host, port = s:match("^%[(.+)%]:(%d+)$")
+  if not host then
+    host, port = s:match("^(.*):(%d+)$")
+  end
+  return host ~= "" and host or nil, tonumber(port)
+end
+
+local function start_metrics(ctx)
+  local host, port = parse_address(ctx.opts.metrics)
+  if not host or not port then
+    return nil, "--metrics expects HOST:PORT (got " .. ctx.opts.metrics .. ")"
+  end
+  local srv, err = metrics_server.start(host, port, {
+    registry = ctx.metrics,
+    app = ctx.app,
+    reloader = ctx.reloader,
+    connected = function()
+      return ctx.events ~= nil and ctx.events:is_open()
+    end,
+  })
+  if not srv then
+    return nil, err
+  end
+  ctx.metrics_server = srv
+  loop.log("info", string.format("metrics on http://%s:%d/metrics (health: /healthz)", host, srv:port()))
+  return true
+end
+
+-- Counts ARI requests by operation and status, with their latency.
+local function observe_requests(rt, reg)
+  rt.on_request = function(op, status, seconds)
+    reg:inc("luari_ari_requests_total", { op = op, status = tostring(status) })
+    reg:observe("luari_ari_request_seconds", { op = op }, seconds)
+  end
+end
+
+function run.main(args)
+  local opts, flows_path, source = settings(args)
+  if not opts then
+    return flows_path
+  end
+  if opts.print_config then
+    io.stdout:write(config.describe(opts, run.SPEC, source), string.format("-- flows: %s\n", flows_path))
     return 0
   end
-  if #positional ~= 1 then
-    io.stderr:write("luari run: give one FLOWS directory or file\n\n", usage())
-    return 2
-  end
+  local positional = { flows_path }
   loop.set_log({ level = opts.log_level, format = opts.log_format })
+  if source.password == "cli" then
+    loop.log("warn", "--password on the command line can be read by other users of this machine (ps):"
+      .. " prefer ARI_PASSWORD or a config file only you can read")
+  end
   Runtime.set_memory_limit(opts.memory_limit)
   local rt = Runtime.new(host.backend(), { instruction_budget = opts.instruction_budget })
+  local reg = metrics.luari()
+  observe_requests(rt, reg)
   local app = App.new({ rt = rt, default_flow = opts.default_flow, apps = opts.app,
-    hangup_grace = opts.hangup_grace })
+    hangup_grace = opts.hangup_grace, metrics = reg })
   local ctx = { opts = opts, app = app, flows_path = positional[1], exit_code = 0,
-    reconnect_max = opts.reconnect_max }
+    reconnect_max = opts.reconnect_max, metrics = reg }
   ctx.reloader = Reloader.new({
     app = app, path = positional[1], timer = loop.timer, now = loop.now, clock = loop.now, log = loop.log,
     instruction_budget = opts.instruction_budget,
@@ -246,6 +342,13 @@ function run.main(args)
   run.ctx = ctx
   loop.log("info", string.format("luari: flows %s from %s; connecting to %s", table.concat(gen:names(), ", "),
     positional[1], base))
+  if opts.metrics then
+    local mok, merr = start_metrics(ctx)
+    if not mok then
+      io.stderr:write("luari run: ", tostring(merr), "\n")
+      return 2
+    end
+  end
   start_events(ctx)
   if not opts.no_watch then
     start_watch(ctx)
