@@ -141,7 +141,15 @@ clean:
 	rm -rf build
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/lua/5.1 $(DESTDIR)$(PREFIX)/share/luari/examples \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/etc/luari
 	install -m 755 $(BUILD)/luari $(DESTDIR)$(PREFIX)/bin/luari
-	install -d $(DESTDIR)$(PREFIX)/share/lua/5.1
 	cd scripts && find . -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/lua/5.1/{} \;
+	$(BUILD)/luari man > $(DESTDIR)$(PREFIX)/share/man/man1/luari.1
+	install -m 644 examples/*.lua $(DESTDIR)$(PREFIX)/share/luari/examples/
+	install -m 644 examples/config/luari.conf.lua $(DESTDIR)$(PREFIX)/share/luari/examples/
+	sed 's|/usr/local/bin/luari|$(PREFIX)/bin/luari|; s|/etc/luari/|$(PREFIX)/etc/luari/|g' \
+	  examples/systemd/luari.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/luari.service
+	test -e $(DESTDIR)$(PREFIX)/etc/luari/luari.conf.lua || \
+	  install -m 600 examples/config/luari.conf.lua $(DESTDIR)$(PREFIX)/etc/luari/luari.conf.lua
