@@ -230,8 +230,6 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "messages");
   lua_pushnumber(L, (double)s.dropped_binary);
   lua_setfield(L, -2, "dropped_binary");
-  lua_pushnumber(L, (double)s.dropped_utf8);
-  lua_setfield(L, -2, "dropped_utf8");
   lua_pushnumber(L, (double)s.queued_bytes);
   lua_setfield(L, -2, "queued_bytes");
   lua_pushnumber(L, (double)s.max_queued_bytes);

@@ -135,7 +135,12 @@ static int l_req_respond(lua_State *L) {
   }
   const char *headers[2 * 16 + 1];
   collect_headers(L, 3, headers, sizeof headers / sizeof headers[0]);
-  luari_simresp_t resp = { status, body, len, headers, (unsigned long)luaL_optnumber(L, 5, 0) };
+  luari_simresp_t resp = { status, body, len, headers, (unsigned long)luaL_optnumber(L, 5, 0), 0, 0 };
+  if (lua_isnumber(L, 6)) {
+    /* respond(status, headers, body, nil, n): fault injection, the body cut after n bytes */
+    resp.truncate = 1;
+    resp.truncate_at = (size_t)lua_tonumber(L, 6);
+  }
   luari_simreq_t *req = r->req;
   r->req = NULL;
   luari_simreq_set_owner(req, NULL, NULL);
@@ -148,7 +153,7 @@ static int l_req_gc(lua_State *L) {
   if (r->req) {
     /* Dropped without an answer: do not leave the client hanging. */
     static const char body[] = "{\"message\": \"No answer from the simulator\"}";
-    luari_simresp_t resp = { 500, body, sizeof body - 1, NULL, 0 };
+    luari_simresp_t resp = { 500, body, sizeof body - 1, NULL, 0, 0, 0 };
     luari_simreq_t *req = r->req;
     r->req = NULL;
     luari_simreq_set_owner(req, NULL, NULL);

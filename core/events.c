@@ -147,7 +147,6 @@ static void teardown(luari_events_t *ev) {
     luari_wsthread_stats(ev->reader, &st);
     ev->stats.messages += st.messages;
     ev->stats.dropped_binary += st.dropped_binary;
-    ev->stats.dropped_utf8 += st.dropped_utf8;
     luari_wsthread_join(ev->reader);
     ev->reader = NULL;
   }
@@ -613,7 +612,6 @@ void luari_events_stats(luari_events_t *ev, luari_events_stats_t *out) {
     luari_wsthread_stats(ev->reader, &st);
     out->messages += st.messages;
     out->dropped_binary += st.dropped_binary;
-    out->dropped_utf8 += st.dropped_utf8;
     out->queued_bytes = st.queued_bytes;
     out->max_queued_bytes = st.max_queued_bytes;
   }

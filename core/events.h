@@ -58,7 +58,6 @@ typedef struct luari_events_stats {
   unsigned long connects;
   unsigned long messages;
   unsigned long dropped_binary;
-  unsigned long dropped_utf8;
   size_t queued_bytes;     /* events read, waiting for Lua */
   size_t max_queued_bytes; /* the most that ever waited (this connection) */
 } luari_events_stats_t;

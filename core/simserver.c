@@ -517,6 +517,48 @@ static struct MHD_Response *upgrade_response(luari_simreq_t *req) {
   return r;
 }
 
+/* A body cut short for fault injection: Content-Length says the whole
+ * body, then the connection closes after `send_len` bytes. */
+typedef struct truncated {
+  char *data;
+  size_t send_len;
+} truncated_t;
+
+static ssize_t truncated_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+  truncated_t *t = cls;
+  if (pos >= t->send_len)
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+  size_t n = t->send_len - (size_t)pos;
+  if (n > max)
+    n = max;
+  memcpy(buf, t->data + pos, n);
+  return (ssize_t)n;
+}
+
+static void truncated_free(void *cls) {
+  truncated_t *t = cls;
+  free(t->data);
+  free(t);
+}
+
+static struct MHD_Response *truncated_response(const luari_simresp_t *resp) {
+  truncated_t *t = calloc(1, sizeof *t);
+  if (!t)
+    return NULL;
+  t->data = malloc(resp->body_len ? resp->body_len : 1);
+  if (!t->data) {
+    free(t);
+    return NULL;
+  }
+  memcpy(t->data, resp->body, resp->body_len);
+  t->send_len = resp->truncate_at < resp->body_len ? resp->truncate_at : resp->body_len;
+  struct MHD_Response *r =
+      MHD_create_response_from_callback(resp->body_len, 4096, truncated_reader, t, truncated_free);
+  if (!r)
+    truncated_free(t);
+  return r;
+}
+
 int luari_simreq_respond(luari_simreq_t *req, const luari_simresp_t *resp) {
   if (req->answered)
     return -1;
@@ -524,6 +566,8 @@ int luari_simreq_respond(luari_simreq_t *req, const luari_simresp_t *resp) {
   if (resp->status == 101) {
     req->ws_tag = resp->ws_tag;
     r = upgrade_response(req);
+  } else if (resp->truncate) {
+    r = truncated_response(resp);
   } else {
     r = MHD_create_response_from_buffer(resp->body_len, (void *)(resp->body ? resp->body : ""),
                                         MHD_RESPMEM_MUST_COPY);
@@ -671,7 +715,7 @@ void luari_simserver_free(luari_simserver_t *srv) {
     req->gone = NULL;
     if (!req->answered && req->suspended) {
       static const char body[] = "{\"message\": \"Shutting down\"}";
-      luari_simresp_t resp = { 503, body, sizeof body - 1, NULL, 0 };
+      luari_simresp_t resp = { 503, body, sizeof body - 1, NULL, 0, 0, 0 };
       luari_simreq_respond(req, &resp);
     }
   }

@@ -20,6 +20,8 @@ typedef struct luari_simresp {
   size_t body_len;
   const char *const *headers; /* NULL or NULL-terminated name, value pairs */
   unsigned long ws_tag;       /* status 101: the tag the new WebSocket carries */
+  int truncate;               /* fault injection: close after truncate_at body bytes */
+  size_t truncate_at;
 } luari_simresp_t;
 
 typedef struct luari_simserver_handler {

@@ -168,6 +168,10 @@ int luari_ws_close_code_received(const luari_ws_t *ws) {
   return wslay_event_get_status_code_received(ws->ctx);
 }
 
+int luari_ws_close_code_sent(const luari_ws_t *ws) {
+  return wslay_event_get_status_code_sent(ws->ctx);
+}
+
 /* --- handshake --- */
 
 void luari_ws_key(char out[25], const uint8_t nonce[16]) {
@@ -326,41 +330,4 @@ int luari_ws_check_reply(const luari_ws_reply_t *r, const char *key, const char 
     return -1;
   }
   return 0;
-}
-
-int luari_utf8_valid(const uint8_t *s, size_t len) {
-  size_t i = 0;
-  while (i < len) {
-    uint8_t c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t n;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return 0;
-    }
-    if (i + n >= len)
-      return 0;
-    for (size_t k = 1; k <= n; k++) {
-      if ((s[i + k] & 0xC0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    static const uint32_t min_for_len[] = { 0, 0x80, 0x800, 0x10000 };
-    if (cp < min_for_len[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return 0;
-    i += n + 1;
-  }
-  return 1;
 }

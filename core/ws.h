@@ -45,6 +45,9 @@ int luari_ws_send_text(luari_ws_t *ws, const char *msg, size_t len);
 int luari_ws_send_ping(luari_ws_t *ws, const void *payload, size_t len);
 int luari_ws_close(luari_ws_t *ws, int code, const char *reason);
 int luari_ws_close_code_received(const luari_ws_t *ws);
+/* The close code we sent: wslay fails a connection with 1002 (protocol
+ * error), 1007 (a text message that is not UTF-8) or 1009 (too big). */
+int luari_ws_close_code_sent(const luari_ws_t *ws);
 
 /* --- The opening handshake (RFC 6455 section 4) --- */
 
@@ -77,8 +80,5 @@ int luari_ws_parse_reply(const char *buf, size_t len, luari_ws_reply_t *reply);
 int luari_ws_check_reply(const luari_ws_reply_t *reply, const char *key, const char **why);
 
 
-
-/* RFC 3629 UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
-int luari_utf8_valid(const uint8_t *s, size_t len);
 
 #endif

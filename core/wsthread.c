@@ -149,15 +149,14 @@ static ssize_t sock_send(void *data, const uint8_t *buf, size_t len) {
 
 static void on_message(void *data, int binary, const uint8_t *msg, size_t len) {
   luari_wsthread_t *t = data;
-  if (binary || !luari_utf8_valid(msg, len)) {
+  /* wslay has checked that a text message is UTF-8 (it fails the
+   * connection with 1007 otherwise); ARI never sends binary. */
+  if (binary) {
     pthread_mutex_lock(&t->mu);
-    if (binary)
-      t->stats.dropped_binary++;
-    else
-      t->stats.dropped_utf8++;
+    t->stats.dropped_binary++;
     pthread_mutex_unlock(&t->mu);
-    luari_log(t->opts.log, LUARI_LOG_ERROR, "events: %s of %zu bytes from %s dropped (ARI sends UTF-8 text)",
-              binary ? "binary frame" : "message with invalid UTF-8", len, t->name);
+    luari_log(t->opts.log, LUARI_LOG_ERROR, "events: binary frame of %zu bytes from %s dropped (ARI sends text)",
+              len, t->name);
     return;
   }
   push(t, LUARI_WSITEM_MESSAGE, 0, 0, (const char *)msg, len);
@@ -199,6 +198,20 @@ static int poll_timeout_ms(luari_wsthread_t *t, double next_ping, double close_d
   if (close_deadline > 0 && close_deadline - now < wait)
     wait = close_deadline - now;
   return wait > 0 ? (int)(wait * 1000) + 1 : 0;
+}
+
+/* Why wslay failed the connection, from the close code it sent. */
+static const char *failure_text(int code) {
+  switch (code) {
+  case 1002:
+    return "WebSocket protocol error from the server (closed with 1002)";
+  case 1007:
+    return "the server sent a text message that is not UTF-8 (closed with 1007)";
+  case 1009:
+    return "the server sent a message over the size limit (closed with 1009)";
+  default:
+    return "the connection was lost";
+  }
 }
 
 static void *reader_main(void *arg) {
@@ -255,10 +268,10 @@ static void *reader_main(void *arg) {
     if (rc != 0 || luari_ws_done(t->ws)) {
       if (luari_ws_eof(t->ws))
         end(t, LUARI_WSEND_EOF, "the server closed the connection");
-      else if (t->peer_close || close_deadline > 0)
+      else if (t->peer_close || (close_deadline > 0 && luari_ws_close_code_sent(t->ws) == 1000))
         end(t, LUARI_WSEND_CLOSED, "the WebSocket was closed");
       else
-        end(t, LUARI_WSEND_FAILED, "WebSocket protocol error or connection lost");
+        end(t, LUARI_WSEND_FAILED, failure_text(luari_ws_close_code_sent(t->ws)));
       return NULL;
     }
     double now = now_s();

@@ -37,7 +37,6 @@ typedef struct luari_wsitem {
 typedef struct luari_wsthread_stats {
   unsigned long messages;
   unsigned long dropped_binary;
-  unsigned long dropped_utf8;
   size_t queued_bytes;
   size_t max_queued_bytes;
 } luari_wsthread_stats_t;

@@ -18,6 +18,9 @@ local function refresh(ctx)
   reg:set("luari_ari_connected", nil, ctx.connected() and 1 or 0)
   local gen = ctx.app.generation
   reg:set("luari_flow_generation", nil, gen and gen.number or 0)
+  local ev = ctx.events_stats and ctx.events_stats() or {}
+  reg:set("luari_events_dropped_total", { reason = "malformed_json" }, ev.dropped_json or 0)
+  reg:set("luari_events_dropped_total", { reason = "binary_frame" }, ev.dropped_binary or 0)
   local stats = ctx.reloader and ctx.reloader.stats
   if stats then
     reg:set("luari_flow_reloads_total", nil, stats.reloads)
@@ -26,6 +29,7 @@ local function refresh(ctx)
 end
 
 function server.start(host, port, ctx)
+  ctx.registry:counter("luari_events_dropped_total", "Events WebSocket messages dropped as bad input, by reason")
   ctx.registry:counter("luari_flow_reloads_total", "Flow reloads that made a new generation")
   ctx.registry:counter("luari_flow_reload_failures_total", "Flow reloads refused because a file did not compile")
   local srv, err = simserver.listen({

@@ -380,13 +380,20 @@ static void test_handshake(void) {
   CHECK(luari_ws_parse_reply("HTTP/1.1 abc\r\n\r\n", 16, &r) == -1, "a bad status line is malformed");
 }
 
-static void test_utf8(void) {
-  CHECK(luari_utf8_valid((const uint8_t *)"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e", 14), "valid UTF-8");
-  CHECK(!luari_utf8_valid((const uint8_t *)"\xc3", 1), "truncated sequence");
-  CHECK(!luari_utf8_valid((const uint8_t *)"\xc0\xaf", 2), "overlong encoding");
-  CHECK(!luari_utf8_valid((const uint8_t *)"\xed\xa0\x80", 3), "UTF-16 surrogate");
-  CHECK(!luari_utf8_valid((const uint8_t *)"\xf4\x90\x80\x80", 4), "above U+10FFFF");
-  CHECK(!luari_utf8_valid((const uint8_t *)"\xff", 1), "invalid byte");
+static void test_invalid_utf8(void) {
+  script_t s;
+  luari_ws_t *ws = new_ws(&s, LUARI_WS_CLIENT, 0);
+  frame(&s.in, 1, 1, NULL, "{\"v\": \"\xff\xfe\"}", 12);
+  luari_ws_read(ws);
+  luari_ws_write(ws);
+  parsed_t f;
+  parse_frame((const uint8_t *)s.out.data, s.out.len, &f);
+  CHECK(s.nmsgs == 0 && f.ok && f.opcode == 8 && f.payload[0] == 0x03 && f.payload[1] == 0xef &&
+            luari_ws_close_code_sent(ws) == 1007,
+        "a text message that is not UTF-8 is refused with close 1007");
+  free(f.payload);
+  luari_ws_free(ws);
+  free_script(&s);
 }
 
 int main(void) {
@@ -398,6 +405,6 @@ int main(void) {
   test_protocol_errors();
   test_server_role();
   test_handshake();
-  test_utf8();
+  test_invalid_utf8();
   TEST_DONE();
 }

@@ -39,6 +39,8 @@ run.SPEC = {
     help = "VM instructions a flow may run without waiting" },
   { name = "memory-limit", type = "number", default = 1024,
     help = "Lua heap limit in MB; the flow that passes it fails (0: none)" },
+  { name = "max-event-size", type = "number", default = 16777216,
+    help = "largest events WebSocket message accepted, bytes (a bigger one drops the connection)" },
   { name = "no-watch", flag = true, help = "do not reload FLOWS when files change (SIGHUP still does)" },
   { name = "metrics", env = "LUARI_METRICS", arg = "HOST:PORT",
     help = "serve /metrics (Prometheus) and /healthz on this address" },
@@ -97,6 +99,7 @@ local function start_events(ctx)
     insecure = opts.insecure,
     ca_file = opts.ca_file,
     backoff_max = opts.reconnect_max,
+    max_message = opts.max_event_size,
     on_open = function()
       local reconnect = ctx.connected_once
       if reconnect then
@@ -271,6 +274,9 @@ local function start_metrics(ctx)
     reloader = ctx.reloader,
     connected = function()
       return ctx.events ~= nil and ctx.events:is_open()
+    end,
+    events_stats = function()
+      return ctx.events and ctx.events:stats() or {}
     end,
   })
   if not srv then

@@ -19,6 +19,8 @@ cmd.SPEC = {
     help = "seconds a WebSocket reader may fall behind before it is dropped, as Asterisk does" },
   { name = "journal", flag = true, help = "keep every ARI request (not /sim ones) for GET /sim/requests" },
   { name = "port-file", arg = "FILE", help = "write the port served to FILE" },
+  { name = "script", arg = "FILE",
+    help = "a Lua file returning function(server): extra behaviour or faults, run at start" },
   { name = "log-level", env = "LUARI_LOG_LEVEL", default = "info", values = { "debug", "info", "warn", "error" },
     help = "log level" },
   { name = "help", flag = true, help = "show this help" },
@@ -85,6 +87,23 @@ function cmd.main(args)
     apidocs = require("luari.sim.apidocs").document,
     log = loop.log,
   })
+  if opts.script then
+    local chunk, serr = loadfile(opts.script)
+    local ok, perr = chunk ~= nil, serr
+    if chunk then
+      ok, perr = pcall(function()
+        local setup = chunk()
+        if type(setup) ~= "function" then
+          error(opts.script .. " must return function(server)")
+        end
+        setup(server)
+      end)
+    end
+    if not ok then
+      loop.log("error", "sim-server: --script: " .. tostring(perr))
+      return 1
+    end
+  end
   local bound, err = server:listen(host, port)
   if not bound then
     loop.log("error", "sim-server: " .. tostring(err))

@@ -1,0 +1,92 @@
+-- A `luari sim-server --script` that adds fault injection to the simulator:
+--   POST /sim/fault/ws   {kind = ...}  bad input on every events WebSocket:
+--     malformed | unknown_channel | utf8 | binary | oversized (size) | midframe
+--   POST /sim/fault/rest {match = "/ari/...", method, status, message, delay, truncate, count}
+--     the next `count` (default 1) REST requests whose path contains `match`
+--     get `status` (without being done), or are answered `delay` seconds
+--     late, or have their body cut after `truncate` bytes.
+
+local json = require "luari.json"
+local loop = require "luari.loop"
+
+local function ws_fault(server, data)
+  local kind = data.kind
+  local n = 0
+  for conn in pairs(server.conns) do
+    n = n + 1
+    if kind == "malformed" then
+      conn:send('{"type": "StasisStart", "channel": {"id": ')
+    elseif kind == "unknown_channel" then
+      conn:send(json.encode({ type = "ChannelDtmfReceived", digit = "5", duration_ms = 100,
+        channel = { id = "no-such-channel", name = "PJSIP/ghost", state = "Up" },
+        application = "luari", timestamp = server.model:timestamp() }))
+    elseif kind == "utf8" then
+      conn:send('{"type": "ChannelVarset", "variable": "X", "value": "\255\254"}')
+    elseif kind == "binary" then
+      conn:send_binary("\0\1\2\3")
+    elseif kind == "oversized" then
+      conn:send('{"type": "ChannelVarset", "value": "' .. string.rep("x", tonumber(data.size) or 2000000) .. '"}')
+    elseif kind == "midframe" then
+      -- A text frame header announcing 100 bytes, 10 of them, then the end.
+      conn:send_raw("\129\100" .. "0123456789")
+      conn:close(0)
+    else
+      return 400, { message = "unknown ws fault " .. tostring(kind) }
+    end
+  end
+  return 200, { sockets = n }
+end
+
+-- A request object that answers with its body cut after n bytes.
+local function truncating(req, n)
+  return setmetatable({}, {
+    __index = function(_, k)
+      if k == "respond" then
+        return function(_, status, headers, body)
+          return req:respond(status, headers, body, nil, n)
+        end
+      end
+      return function(_, ...)
+        return req[k](req, ...)
+      end
+    end,
+  })
+end
+
+return function(server)
+  local rules = {}
+  local control = server.control_request
+  server.control_request = function(self, method, path, data)
+    if method == "POST" and path == "/sim/fault/ws" then
+      return ws_fault(self, data)
+    elseif method == "POST" and path == "/sim/fault/rest" then
+      rules[#rules + 1] = data
+      return 200, { rules = #rules }
+    end
+    return control(self, method, path, data)
+  end
+  local on_request = server.on_request
+  server.on_request = function(self, req)
+    local path, method = req:path(), req:method()
+    for i, rule in ipairs(rules) do
+      if path:find(rule.match, 1, true) and (rule.method == nil or rule.method == method) then
+        rule.count = (rule.count or 1) - 1
+        if rule.count <= 0 then
+          table.remove(rules, i)
+        end
+        if rule.status then
+          req:respond(rule.status, { ["Content-Type"] = "application/json" },
+            json.encode({ message = rule.message or "Internal Server Error" }))
+        elseif rule.delay then
+          loop.timer(rule.delay, function()
+            on_request(self, req)
+          end)
+        elseif rule.truncate then
+          on_request(self, truncating(req, rule.truncate))
+        end
+        return
+      end
+    end
+    return on_request(self, req)
+  end
+end

@@ -1,0 +1,176 @@
+-- Fault injection: bad input from the network, a simulator that answers
+-- 500, late or cut-short replies. Every case: a logged (and counted)
+-- error, no crash, no call lost, every flow ends with the documented
+-- result.
+
+local h = require "e2e.helper"
+
+local SCRIPT = "tests/e2e/faults/inject.lua"
+
+local FLOWS = {
+  -- Waits for a key; what it gets is the test's result.
+  waiter = [[
+local luari = require "luari"
+return function(call)
+  call:answer()
+  luari.log.info("RESULT {\"waiting\": true}")
+  local digits, why = call:read_digits({ timeout = 30 })
+  luari.log.info("RESULT {\"digits\": %q, \"why\": %q}", tostring(digits), tostring(why))
+end
+]],
+  -- One REST request when a key is pressed; reports the outcome and time.
+  asker = [[
+local ari = require "luari.ari"
+local luari = require "luari"
+return function(call)
+  call:answer()
+  luari.log.info("RESULT {\"waiting\": true}")
+  call:read_digits({ timeout = 60 })
+  local t0 = luari.now()
+  local info, err = ari.asterisk.getInfo()
+  luari.log.info("RESULT {\"ok\": %s, \"code\": %q, \"status\": %q, \"text\": %q, \"took\": %.3f}",
+    tostring(info ~= nil), tostring(err and err.code), tostring(err and err.status), tostring(err),
+    luari.now() - t0)
+end
+]],
+}
+
+local function start(args)
+  local sim = h.start_sim({ args = { "--script", SCRIPT } })
+  local run = h.start_run(h.flows(FLOWS), { url = sim.url, log_level = "info",
+    args = args or { "--reconnect-max", "0.5", "--metrics", "127.0.0.1:0" } })
+  h.wait_log(run, "connected to Asterisk", 10, true)
+  return sim, run
+end
+
+local function waiting_call(sim, run, flow)
+  local id = h.call(sim, { args = { flow } })
+  h.wait_for(function()
+    for _, r in ipairs(h.results(run)) do
+      if r.waiting then return true end
+    end
+  end, 10, "the flow to wait")
+  return id
+end
+
+local function press(sim, id, digits)
+  h.http("POST", sim.base .. "/sim/calls/" .. id .. "/dtmf", { digits = digits })
+end
+
+local function last_result(run, key)
+  return h.wait_for(function()
+    local rs = h.results(run)
+    for i = #rs, 1, -1 do
+      if rs[i][key] ~= nil then return rs[i] end
+    end
+  end, 15, "a result with " .. key)
+end
+
+local function fault(sim, path, body)
+  local status, res = h.http("POST", sim.base .. path, body)
+  assert.are.equal(200, status, tostring(res))
+end
+
+local function metric(run, series)
+  local port = h.read(run.log):match("metrics on http://127%.0%.0%.1:(%d+)/metrics")
+  local p = io.popen("curl -s http://127.0.0.1:" .. port .. "/metrics")
+  local text = "\n" .. p:read("*a")
+  p:close()
+  return tonumber(text:match("\n" .. series:gsub("[%p]", "%%%0") .. " (%d+)"))
+end
+
+describe("bad input on the events WebSocket", function()
+  after_each(h.stop_all)
+
+  local cases = {
+    { kind = "malformed", log = "malformed event dropped", metric = 'luari_events_dropped_total{reason="malformed_json"}' },
+    { kind = "binary", log = "binary frame", metric = 'luari_events_dropped_total{reason="binary_frame"}' },
+    { kind = "unknown_channel", metric = "luari_events_unrouted_total" },
+  }
+  for _, c in ipairs(cases) do
+    it(c.kind .. ": logged and counted; the call goes on and gets its keys", function()
+      local sim, run = start()
+      local id = waiting_call(sim, run, "waiter")
+      fault(sim, "/sim/fault/ws", { kind = c.kind })
+      if c.log then
+        h.wait_log(run, c.log, 10, true)
+      end
+      press(sim, id, "7")
+      local r = last_result(run, "digits")
+      assert.are.equal("7", r.digits)
+      assert.are.equal(1, metric(run, c.metric))
+      assert.is_false(h.log_has(run, "ARI unavailable", true))
+      assert.is_true(h.alive(run))
+    end)
+  end
+
+  local dropping = {
+    oversized = "over the size limit (closed with 1009)",
+    utf8 = "not UTF-8 (closed with 1007)",
+    midframe = "the server closed the connection",
+  }
+  for kind, why in pairs(dropping) do
+    it(kind .. ": the connection is dropped and comes back; the call goes on", function()
+      local sim, run = start({ "--reconnect-max", "0.5", "--max-event-size", "100000" })
+      local id = waiting_call(sim, run, "waiter")
+      fault(sim, "/sim/fault/ws", { kind = kind, size = 200000 })
+      h.wait_log(run, "ARI unavailable", 10, true)
+      assert.is_true(h.log_has(run, why, true), h.read(run.log))
+      h.wait_for(function() return h.count_log(run, "connected to Asterisk") >= 2 end, 10, "a reconnect")
+      h.wait_log(run, "checking 1 live call", 10, true)
+      press(sim, id, "8")
+      local r = last_result(run, "digits")
+      assert.are.equal("8", r.digits)
+    end)
+  end
+end)
+
+describe("faulty REST replies", function()
+  after_each(h.stop_all)
+
+  it("a 500 is nil, err with code server_error", function()
+    local sim, run = start()
+    local id = waiting_call(sim, run, "asker")
+    fault(sim, "/sim/fault/rest", { match = "/ari/asterisk/info", status = 500, message = "boom" })
+    press(sim, id, "1")
+    local r = last_result(run, "ok")
+    assert.is_false(r.ok)
+    assert.are.equal("server_error", r.code)
+    assert.are.equal("500", r.status)
+    assert.are.equal("getInfo: 500 boom", r.text)
+  end)
+
+  it("a reply later than --timeout is nil, err with code timeout, on time", function()
+    local sim, run = start({ "--timeout", "1" })
+    local id = waiting_call(sim, run, "asker")
+    fault(sim, "/sim/fault/rest", { match = "/ari/asterisk/info", delay = 4 })
+    press(sim, id, "1")
+    local r = last_result(run, "ok")
+    assert.is_false(r.ok)
+    assert.are.equal("timeout", r.code)
+    assert.is_true(r.took >= 0.9 and r.took < 2.5, "took " .. r.took)
+  end)
+
+  it("a reply cut short is nil, err with code conn_lost", function()
+    local sim, run = start()
+    local id = waiting_call(sim, run, "asker")
+    fault(sim, "/sim/fault/rest", { match = "/ari/asterisk/info", truncate = 20 })
+    press(sim, id, "1")
+    local r = last_result(run, "ok")
+    assert.is_false(r.ok)
+    assert.are.equal("conn_lost", r.code)
+  end)
+
+  it("with Asterisk gone, a request is nil, err with code conn_lost at once", function()
+    local sim, run = start()
+    local id = waiting_call(sim, run, "asker")
+    -- The key press reaches luari, then Asterisk dies before the flow asks.
+    fault(sim, "/sim/fault/rest", { match = "/ari/asterisk/info", delay = 30 })
+    press(sim, id, "1")
+    h.sleep(1)
+    h.signal(sim, "KILL")
+    local r = last_result(run, "ok")
+    assert.is_false(r.ok)
+    assert.are.equal("conn_lost", r.code)
+  end)
+end)
