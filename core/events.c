@@ -1,6 +1,6 @@
 /* The ARI events WebSocket on libev. One connection at a time; a state
  * machine walks it through connect, TLS, Upgrade and open, and any failure
- * ends in teardown() and a backoff timer, never in exit(). */
+ * ends in teardown() and a backoff timer, never by ending the process. */
 #include "events.h"
 
 #include "buf.h"
