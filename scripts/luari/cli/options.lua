@@ -181,6 +181,19 @@ function options.parse(spec, args, env, config)
   return opts, positional, source
 end
 
+-- "HOST:PORT" or "[IPv6]:PORT" -> host, port; nil when it is neither.
+function options.host_port(s)
+  local host, port = s:match("^%[(.+)%]:(%d+)$")
+  if not host then
+    host, port = s:match("^(.*):(%d+)$")
+  end
+  port = tonumber(port)
+  if not host or host == "" or not port or port > 65535 then
+    return nil
+  end
+  return host, port
+end
+
 function options.usage(spec)
   local lines = {}
   for _, o in ipairs(spec) do

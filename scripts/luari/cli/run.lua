@@ -255,16 +255,8 @@ local function settings(args)
   return opts, flows, source
 end
 
-local function parse_address(s)
-  local host, port = s:match("^%[(.+)%]:(%d+)$")
-  if not host then
-    host, port = s:match("^(.*):(%d+)$")
-  end
-  return host ~= "" and host or nil, tonumber(port)
-end
-
 local function start_metrics(ctx)
-  local host, port = parse_address(ctx.opts.metrics)
+  local host, port = options.host_port(ctx.opts.metrics)
   if not host or not port then
     return nil, "--metrics expects HOST:PORT (got " .. ctx.opts.metrics .. ")"
   end

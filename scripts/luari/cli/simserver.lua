@@ -30,18 +30,6 @@ local function usage()
   return "usage: luari sim-server [options]\n\n" .. options.usage(cmd.SPEC) .. "\n"
 end
 
-local function parse_listen(s)
-  local host, port = s:match("^%[(.+)%]:(%d+)$")
-  if not host then
-    host, port = s:match("^(.*):(%d+)$")
-  end
-  port = tonumber(port)
-  if not host or host == "" or not port or port > 65535 then
-    return nil
-  end
-  return host, port
-end
-
 function cmd.main(args)
   local opts, positional = options.parse(cmd.SPEC, args)
   if not opts then
@@ -53,7 +41,7 @@ function cmd.main(args)
     return 0
   end
   loop.set_log({ level = opts.log_level })
-  local host, port = parse_listen(opts.listen)
+  local host, port = options.host_port(opts.listen)
   if not host then
     io.stderr:write("luari sim-server: --listen expects HOST:PORT (got ", opts.listen, ")\n")
     return 2
