@@ -29,7 +29,28 @@ end
 describe("luari run against luari sim-server", function()
   after_each(h.stop_all)
 
-  it("connects, receives events and makes REST calls through the whole stack", function()
+  it("connects, receives events and makes REST calls through the whole stack (ARI_URL's Asterisk if given)",
+    function()
+      local ari = h.ari()
+      local run = h.start_run(h.flows({ stack = STACK_FLOW }), { url = ari.url, user = ari.user,
+        password = ari.password })
+      h.wait_log(run, "connected to Asterisk", 10, true)
+      h.originate(ari, { "stack" })
+      h.wait_log(run, "RESULT", 10, true)
+      local r = h.results(run)[1]
+      assert.truthy(tostring(r.version):match("^%d+%.%d+"), tostring(r.version))
+      assert.is_true(r.listed >= 1)
+      assert.are.equal("Up", r.state)
+      assert.is_true(r.answered)
+      assert.are.equal("not_found", r.missing_code)
+      assert.are.equal(404, r.missing_status)
+      assert.are.equal("get: 404 Channel not found", r.missing_text)
+      assert.is_true(r.hung)
+      assert.is_true(h.log_has(run, "event StasisStart", true))
+      assert.is_true(h.log_has(run, "event StasisEnd", true))
+    end)
+
+  it("makes REST calls on an incoming call, and sends credentials only in a header", function()
     local sim = h.start_sim()
     local run = h.start_run(h.flows({ stack = STACK_FLOW }), { url = sim.url })
     h.wait_log(run, "connected to Asterisk 22.10.1 at " .. sim.url, 10, true)
