@@ -125,6 +125,41 @@ fuzz:
 	  echo "fuzz: crashes found:"; ls $(FUZZ_BUILD)/crashes; exit 1; \
 	fi; echo "fuzz: no crash"
 
+# Benchmarks (not part of make test), one after the other, each printing
+# its own figures: luari against npm's ari-client on the simulator
+# (tests/bench/calls.lua: N calls at RATE a second, ROUNDS rounds, then
+# 1,000 and 10,000 parked calls), the leak check of the menu example, the
+# hot reload benchmark and the soak (30 virtual minutes of mixed traffic
+# with faults, SOAK_MINUTES at SOAK_SPEED). Speed figures come from here only.
+N ?= 2000
+RATE ?= 1000
+ROUNDS ?= 3
+SOAK_MINUTES ?= 30
+SOAK_SPEED ?= 15
+BENCH_LUA_PATH = scripts/?.lua;scripts/?/init.lua;tests/?.lua;;
+bench: all tests/node/node_modules/.package-lock.json
+	@status=0; \
+	echo "== luari against ari-client: luajit tests/bench/calls.lua --calls $(N) --rate $(RATE) --rounds $(ROUNDS)"; \
+	$(LUAJIT) tests/bench/calls.lua --bin $(BUILD)/luari --calls $(N) --rate $(RATE) --rounds $(ROUNDS) || status=1; \
+	if [ -f tests/leak_menu.lua ]; then \
+	  echo; echo "== leak check, 10,000 calls through examples/menu.lua: luajit tests/leak_menu.lua"; \
+	  $(LUAJIT) tests/leak_menu.lua || status=1; \
+	fi; \
+	for f in tests/bench/reload*.lua; do \
+	  [ -f "$$f" ] || continue; \
+	  echo; echo "== hot reload: luajit $$f"; \
+	  LUA_PATH='$(BENCH_LUA_PATH)' $(LUAJIT) $$f $(BUILD)/luari || status=1; \
+	done; \
+	echo; echo "== soak: luajit tests/bench/soak.lua $(BUILD)/luari $(SOAK_MINUTES) $(SOAK_SPEED)"; \
+	$(LUAJIT) tests/bench/soak.lua $(BUILD)/luari $(SOAK_MINUTES) $(SOAK_SPEED) || status=1; \
+	echo; if [ $$status = 0 ]; then echo "make bench: all benchmarks ran"; else echo "make bench: a benchmark reported a problem (see above)"; fi; \
+	exit $$status
+
+# npm's own record of what it installed: newer than the lock file means
+# node_modules is what the lock file says.
+tests/node/node_modules/.package-lock.json: tests/node/package.json tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund
+
 # The node packages (tests/node: npm's ari-client and ws, pinned in
 # package-lock.json) let end-to-end specs check the simulator against other
 # ARI clients. Node.js comes from Debian when the machine has none.

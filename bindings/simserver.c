@@ -96,6 +96,11 @@ static int l_req_body(lua_State *L) {
   return 1;
 }
 
+static int l_req_received(lua_State *L) {
+  lua_pushnumber(L, luari_simreq_received(live_req(L)));
+  return 1;
+}
+
 static int l_req_is_upgrade(lua_State *L) {
   lua_pushboolean(L, luari_simreq_is_upgrade(live_req(L)));
   return 1;
@@ -325,6 +330,10 @@ static int l_listen(lua_State *L) {
   if (lua_isnumber(L, -1))
     luari_simserver_set_write_timeout(s->srv, lua_tonumber(L, -1));
   lua_pop(L, 1);
+  lua_getfield(L, 1, "idle_timeout");
+  if (lua_isnumber(L, -1) && lua_tonumber(L, -1) >= 1)
+    luari_simserver_set_idle_timeout(s->srv, (unsigned)lua_tonumber(L, -1));
+  lua_pop(L, 1);
   luari_ref_set(L, &s->self_ref, -1);
   return 1;
 }
@@ -388,6 +397,7 @@ int luaopen_luari_simserver(lua_State *L) {
                                           { "args", l_req_args },       { "header", l_req_header },
                                           { "body", l_req_body },       { "is_upgrade", l_req_is_upgrade },
                                           { "respond", l_req_respond }, { "pending", l_req_pending },
+                                          { "received", l_req_received },
                                           { NULL, NULL } };
   static const luaL_Reg conn_methods[] = { { "send", l_conn_send },         { "send_binary", l_conn_send_binary },
                                            { "send_raw", l_conn_send_raw }, { "close", l_conn_close },

@@ -37,7 +37,7 @@ struct luari_events {
   SSL_CTX *ssl_ctx;
   SSL *ssl;
   luari_http_req_t *connect_req;
-  luari_wsthread_t *reader;  /* owns fd and ssl while the connection is open */
+  luari_wsthread_t *reader;  /* shares fd and ssl with its guard thread while open */
   luari_buf_t out;         /* Upgrade request bytes not yet sent */
   luari_buf_t in;          /* reply bytes; after 101, frames that came with it */
   size_t in_pos;
@@ -48,7 +48,7 @@ struct luari_events {
   ev_io io;
   int io_events;
   ev_timer timer;          /* handshake timeout, backoff */
-  ev_async async;          /* the reader thread queued something */
+  ev_async async;          /* the guard thread queued something */
   double backoff;
 
   int depth;               /* nested callbacks into the handler */
@@ -196,7 +196,8 @@ static void go_down(luari_events_t *ev, int kind, int status, const char *messag
   }
 }
 
-/* --- open connection: frames are read on the reader thread --- */
+/* --- open connection: frames are read by the loop (or, while it is busy,
+ * the guard thread) --- */
 
 static void notify_main(void *data) {
   luari_events_t *ev = data;
@@ -209,7 +210,7 @@ static void on_open(luari_events_t *ev) {
     ev->fd, ev->ssl, (const uint8_t *)ev->in.data + head, ev->in.len > head ? ev->in.len - head : 0,
     ev->opts.max_message, 0, ev->opts.ping_interval, ev->log, ev->base, notify_main, ev,
   };
-  /* From here on the reader thread alone touches the socket. */
+  /* From here on the socket is read through the reader, under its lock. */
   ev_io_stop(ev->loop, &ev->io);
   ev_timer_stop(ev->loop, &ev->timer);
   ev->reader = luari_wsthread_start(&o);
@@ -221,8 +222,15 @@ static void on_open(luari_events_t *ev) {
   ev->state = S_OPEN;
   ev->stats.connects++;
   ev->backoff = ev->opts.backoff_initial;
+  ev->io_events = EV_READ;
+  ev_io_set(&ev->io, ev->fd, EV_READ);
+  ev_io_start(ev->loop, &ev->io);
   if (ev->handler.on_open)
     ev->handler.on_open(ev->handler.data);
+  /* Frames that came with the handshake reply (the handler may have
+   * stopped or freed the connection meanwhile). */
+  if (ev->state == S_OPEN && ev->reader && luari_wsthread_has_pending(ev->reader))
+    ev_feed_event(ev->loop, &ev->io, EV_READ);
 }
 
 static int down_kind_for(int end_reason) {
@@ -230,10 +238,7 @@ static int down_kind_for(int end_reason) {
 }
 
 /* Hands queued messages to the handler in order; an END item ends the connection. */
-static void on_async(EV_P_ ev_async *w, int revents) {
-  (void)loop;
-  (void)revents;
-  luari_events_t *ev = w->data;
+static void deliver(luari_events_t *ev) {
   if (!ev->reader)
     return;
   luari_wsitem_t *items = luari_wsthread_take(ev->reader);
@@ -251,6 +256,12 @@ static void on_async(EV_P_ ev_async *w, int revents) {
     free(it);
   }
   leave(ev);
+}
+
+static void on_async(EV_P_ ev_async *w, int revents) {
+  (void)loop;
+  (void)revents;
+  deliver(w->data);
 }
 
 /* --- handshake --- */
@@ -463,6 +474,11 @@ static void update_watch(luari_events_t *ev) {
 static void on_io(EV_P_ ev_io *w, int revents) {
   (void)loop;
   luari_events_t *ev = w->data;
+  if ((ev->state == S_OPEN || ev->state == S_CLOSING) && ev->reader) {
+    luari_wsthread_read(ev->reader);
+    deliver(ev);
+    return;
+  }
   enter(ev);
   switch (ev->state) {
   case S_TLS:

@@ -1,6 +1,7 @@
 /* HTTP requests on curl's multi interface. The loop reaches curl only
  * through luari_http_on_socket/on_timeout; completions are read with
- * curl_multi_info_read after every action, before the handle is removed. */
+ * curl_multi_info_read after every action, before the handle is removed.
+ * Finished easy handles are reset and kept for the next request. */
 #include "http.h"
 
 #include "buf.h"
@@ -36,6 +37,8 @@ struct luari_http {
   char *ca_file;
   luari_http_req_t *reqs;           /* every request in flight */
   int nreqs;
+  CURL *pool[64];                   /* finished easy handles, reset for reuse */
+  int npool;
 };
 
 static void link_req(luari_http_t *http, luari_http_req_t *r) {
@@ -56,11 +59,22 @@ static void unlink_req(luari_http_t *http, luari_http_req_t *r) {
   http->nreqs--;
 }
 
+/* curl_easy_reset keeps a handle's buffers and caches, so the next request
+ * starts with less to allocate. */
+static void release_easy(luari_http_t *http, CURL *e) {
+  if (http->npool < (int)(sizeof http->pool / sizeof http->pool[0])) {
+    curl_easy_reset(e);
+    http->pool[http->npool++] = e;
+  } else {
+    curl_easy_cleanup(e);
+  }
+}
+
 static void free_req(luari_http_req_t *r) {
   luari_http_t *http = r->http;
   unlink_req(http, r);
   curl_multi_remove_handle(http->multi, r->easy);
-  curl_easy_cleanup(r->easy);
+  release_easy(http, r->easy);
   luari_buf_free(&r->body);
   free(r);
 }
@@ -114,8 +128,9 @@ static void finish_request(luari_http_req_t *r, CURLcode rc) {
    * handle first, and content_type lives until the handle is cleaned up. */
   unlink_req(r->http, r);
   curl_multi_remove_handle(r->http->multi, r->easy);
+  luari_http_t *http = r->http;
   done(ud, &res);
-  curl_easy_cleanup(r->easy);
+  release_easy(http, r->easy);
   luari_buf_free(&r->body);
   free(r);
 }
@@ -302,7 +317,7 @@ static luari_http_req_t *new_req(luari_http_t *http, void *ud) {
   luari_http_req_t *r = calloc(1, sizeof *r);
   if (!r)
     return NULL;
-  r->easy = curl_easy_init();
+  r->easy = http->npool > 0 ? http->pool[--http->npool] : curl_easy_init();
   if (!r->easy) {
     free(r);
     return NULL;
@@ -315,6 +330,8 @@ static luari_http_req_t *new_req(luari_http_t *http, void *ud) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* ARI is reached directly: no proxy variables looked up per request. */
+  curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
   set_tls_options(http, e);
   return r;
 }
@@ -390,6 +407,8 @@ void luari_http_free(luari_http_t *http) {
     return;
   while (http->reqs)
     free_req(http->reqs);
+  while (http->npool > 0)
+    curl_easy_cleanup(http->pool[--http->npool]);
   curl_multi_cleanup(http->multi);
   curl_slist_free_all(http->plain_headers);
   curl_slist_free_all(http->json_headers);

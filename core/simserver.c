@@ -10,10 +10,13 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 struct luari_simreq {
@@ -27,6 +30,7 @@ struct luari_simreq {
   int in_dispatch;
   int suspended;
   int answered;
+  double received;
   struct MHD_Response *response;
   unsigned int status;
   unsigned long ws_tag;
@@ -63,6 +67,8 @@ struct luari_simserver {
   luari_simreq_t *reqs;
   luari_simconn_t *conns;
   double write_timeout;
+  unsigned idle_timeout; /* seconds a kept-alive HTTP connection may idle; 0: MHD's */
+  double pass_started;   /* when the running MHD_run began */
 };
 
 static void schedule_run(luari_simserver_t *srv, double after);
@@ -154,6 +160,9 @@ static luari_simreq_t *new_req(luari_simserver_t *srv, struct MHD_Connection *c,
   req->conn = c;
   req->method = strdup(method);
   req->path = strdup(url);
+  req->received = srv->pass_started;
+  if (srv->idle_timeout)
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, srv->idle_timeout);
   MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, req);
   LINK(srv->reqs, req);
   return req;
@@ -245,6 +254,10 @@ void luari_simreq_arg(const luari_simreq_t *req, size_t i, const char **name, co
 
 const char *luari_simreq_header(const luari_simreq_t *req, const char *name) {
   return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+double luari_simreq_received(const luari_simreq_t *req) {
+  return req->received;
 }
 
 const char *luari_simreq_body(const luari_simreq_t *req, size_t *len) {
@@ -411,6 +424,10 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
   conn->srv = srv;
   conn->fd = sock;
   conn->urh = urh;
+  /* Each event is a frame of its own: with Nagle's algorithm a frame waits
+   * for the ACK of the one before, which the reader delays up to 40 ms. */
+  int one = 1;
+  setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   conn->tag = req ? req->ws_tag : 0;
   ev_io_init(&conn->io, on_conn_io, sock, EV_READ);
   conn->io.data = conn;
@@ -594,7 +611,14 @@ int luari_simreq_respond(luari_simreq_t *req, const luari_simresp_t *resp) {
 
 /* --- the MHD loop on libev --- */
 
+static double monotonic_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void run_mhd(luari_simserver_t *srv) {
+  srv->pass_started = monotonic_now();
   MHD_run(srv->mhd);
   MHD_UNSIGNED_LONG_LONG ms;
   if (MHD_get_timeout(srv->mhd, &ms) == MHD_YES)
@@ -694,6 +718,10 @@ luari_simserver_t *luari_simserver_new(struct ev_loop *loop, luari_log_t *log, c
 
 void luari_simserver_set_write_timeout(luari_simserver_t *srv, double seconds) {
   srv->write_timeout = seconds;
+}
+
+void luari_simserver_set_idle_timeout(luari_simserver_t *srv, unsigned seconds) {
+  srv->idle_timeout = seconds;
 }
 
 int luari_simserver_port(const luari_simserver_t *srv) {

@@ -40,6 +40,9 @@ int luari_simserver_port(const luari_simserver_t *srv);
 /* Seconds a WebSocket may stay unable to take what is sent before it is
  * dropped (Asterisk's websocket_write_timeout; 0.1 by default, 0: never). */
 void luari_simserver_set_write_timeout(luari_simserver_t *srv, double seconds);
+/* Seconds a kept-alive HTTP connection may stay idle before the server
+ * closes it (Asterisk's http.conf session_keep_alive; 0: 120). */
+void luari_simserver_set_idle_timeout(luari_simserver_t *srv, unsigned seconds);
 /* Ends every WebSocket (1001) and pending request (503), then stops. */
 void luari_simserver_free(luari_simserver_t *srv);
 
@@ -51,6 +54,10 @@ size_t luari_simreq_nargs(const luari_simreq_t *req);
 void luari_simreq_arg(const luari_simreq_t *req, size_t i, const char **name, const char **value);
 const char *luari_simreq_header(const luari_simreq_t *req, const char *name);
 const char *luari_simreq_body(const luari_simreq_t *req, size_t *len);
+/* When the server began the pass that read this request (CLOCK_MONOTONIC
+ * seconds): the request had arrived by then, and requests read in the same
+ * pass do not count the time the server spent on the ones before. */
+double luari_simreq_received(const luari_simreq_t *req);
 int luari_simreq_is_upgrade(const luari_simreq_t *req);
 /* 0 on success; the request is gone afterwards. Status 101 accepts a
  * WebSocket upgrade (the server adds the handshake headers). */

@@ -1,9 +1,10 @@
-/* A WebSocket reader on its own thread. Once the handshake is done, the
- * socket (and its TLS session) moves to this thread, which keeps reading
- * frames, answering pings, sending keepalive pings and queueing whole
- * messages, however long the main thread is busy in Lua. Asterisk drops a
+/* The events WebSocket once it is open. The main thread reads it when the
+ * loop says it is readable (luari_wsthread_read) and takes the whole
+ * messages queued; a guard thread reads in its place whenever data waits
+ * unread for a tick (the main thread is busy in Lua), answers pings, sends
+ * keepalive pings, and carries out close and drop. Asterisk drops a
  * WebSocket reader that falls behind its write timeout; this one never
- * falls behind. The main thread takes queued items when notified. */
+ * falls behind. Items the guard queues are announced with `notify`. */
 #ifndef LUARI_WSTHREAD_H
 #define LUARI_WSTHREAD_H
 
@@ -51,11 +52,15 @@ typedef struct luari_wsthread_options {
   double ping_interval;     /* seconds; <= 0: no pings */
   luari_log_t *log;
   const char *name;         /* for log lines, e.g. the URL */
-  void (*notify)(void *data); /* called on the reader thread when items are queued */
+  void (*notify)(void *data); /* called on the guard thread when it queued items */
   void *data;
 } luari_wsthread_options_t;
 
 luari_wsthread_t *luari_wsthread_start(const luari_wsthread_options_t *opts);
+/* Main thread: the socket is readable (or bytes came with the handshake
+ * reply, see has_pending): reads what is there into the queue. */
+void luari_wsthread_read(luari_wsthread_t *t);
+int luari_wsthread_has_pending(luari_wsthread_t *t);
 /* Takes every queued item, oldest first (free each with free()). */
 luari_wsitem_t *luari_wsthread_take(luari_wsthread_t *t);
 /* Begins the close handshake (an END item follows). */

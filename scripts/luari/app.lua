@@ -15,9 +15,16 @@ local router = require "luari.router"
 local App = {}
 App.__index = App
 
--- A finished call keeps receiving (and ignoring) the events of its channels
--- for this long, so late events are not reported as unknown.
+-- A finished call's channels and bridges stay owned for this long, so late
+-- events are not reported as unknown. A call that made nothing (no dial,
+-- no bridge) leaves a tombstone that ignores them, not itself: at a
+-- thousand calls a second that would keep 30,000 finished calls in memory,
+-- all of which every garbage collection goes through again. A call with
+-- channels or bridges of its own stays, as their last events still matter
+-- to it (the peer that leaves the bridge, the bridge that goes).
 local TOMBSTONE_SECONDS = 30
+local TOMBSTONE = { tombstone = true }
+function TOMBSTONE._deliver() end
 
 function App.new(opts)
   local app = setmetatable({
@@ -78,7 +85,7 @@ end
 -- A thread that belongs to `call` (luari.spawn, on_hangup handlers).
 function App:spawn_for(call, fn, name, ...)
   local th = self.rt:spawn(fn, { call = call, name = name }, ...)
-  call._threads[th] = true
+  call:_own("_threads")[th] = true
   return th
 end
 
@@ -265,7 +272,7 @@ function App:thread_failed(th, err, trace)
     self:log_call(call, "error", "flow failed: " .. tostring(trace or err))
     self:end_call(call)
   else
-    call._threads[th] = nil
+    call:_drop("_threads", th)
     self:log_call(call, "error", string.format("%s thread failed: %s", th.name or "spawned",
       tostring(trace or err)))
   end
@@ -276,7 +283,7 @@ function App:thread_finished(th)
   if not call then
     return
   end
-  call._threads[th] = nil
+  call:_drop("_threads", th)
   if is_main(call, th) then
     self:end_call(call)
   end
@@ -296,12 +303,12 @@ function App:end_call(call)
   for th in pairs(call._threads) do
     self.rt:kill(th, "call ended")
   end
-  call._threads = {}
+  call._threads = nil
   call:_interrupt_waits("hangup")
   if call._state == "up" then
     -- The flow hangs up, not the caller: on_hangup handlers will not run
     -- (when the caller hung up, they are being started right now).
-    call._hangup_handlers = {}
+    call._hangup_handlers = nil
     hangup_channel(self, call.id, "flow ended")
   end
   for _, owned in ipairs(call._owned or {}) do
@@ -323,13 +330,50 @@ function App:end_call(call)
   -- The call lingers a while for late events; its generation and its
   -- killed threads need not.
   call._generation = nil
-  call._waiting = {}
+  call._waiting = nil
   if self.on_call_end then
     self.on_call_end(call)
   end
+  self:bury(call)
+end
+
+-- The call's channel goes to the tombstone for a while (or the call stays,
+-- see TOMBSTONE_SECONDS).
+function App:bury(call)
+  if call._owned or call._children then
+    self.rt.backend.timer(TOMBSTONE_SECONDS, function()
+      self:forget_call(call)
+    end)
+    return
+  end
+  local channels = self.channel_owner
+  call._inbox = nil
+  call._listeners = nil
+  if channels[call.id] ~= call then
+    return
+  end
+  channels[call.id] = TOMBSTONE
+  local id = call.id
   self.rt.backend.timer(TOMBSTONE_SECONDS, function()
-    self:forget_call(call)
+    if channels[id] == TOMBSTONE then
+      channels[id] = nil
+    end
   end)
+end
+
+function App:forget_call(call)
+  if self.channel_owner[call.id] == call then
+    self.channel_owner[call.id] = nil
+  end
+  for _, owned in ipairs(call._owned or {}) do
+    local map = owned.kind == "bridge" and self.bridge_owner or self.channel_owner
+    if map[owned.id] == call then
+      map[owned.id] = nil
+    end
+  end
+  call._owned = nil
+  call._inbox = nil
+  call._listeners = nil
 end
 
 -- After the events WebSocket comes back: events may have been lost while it
@@ -351,6 +395,8 @@ function App:resync()
           if type(ch.dialplan) == "table" and ch.dialplan.app_name ~= "Stasis" then
             self:log_call(call, "info", "resync: the channel left the application while events were down")
             call:_set_state("left")
+          else
+            call:_run_resyncs()
           end
         elseif err.code == "not_found" then
           self:log_call(call, "info", "resync: the channel hung up while events were down")
@@ -362,21 +408,6 @@ function App:resync()
     end
   end
   return n
-end
-
-function App:forget_call(call)
-  if self.channel_owner[call.id] == call then
-    self.channel_owner[call.id] = nil
-  end
-  for _, owned in ipairs(call._owned or {}) do
-    local map = owned.kind == "bridge" and self.bridge_owner or self.channel_owner
-    if map[owned.id] == call then
-      map[owned.id] = nil
-    end
-  end
-  call._owned = nil
-  call._inbox = {}
-  call._listeners = {}
 end
 
 return App

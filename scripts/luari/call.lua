@@ -29,6 +29,38 @@ Call.INBOX_LIMIT = 1000
 -- oldest go first): type-ahead, not a recording of every key.
 Call.DTMF_LIMIT = 64
 
+-- The call's lists and sets (inbox, waiters, listeners, handlers, ...)
+-- are made when first written: a call that never uses one reads this
+-- shared empty table through the metatable instead. Ten thousand waiting
+-- calls are a few megabytes less, and the call's own table stays small.
+local NONE = setmetatable({}, {
+  __newindex = function()
+    error("luari: internal: a call's list was written without Call:_own", 2)
+  end,
+})
+for _, field in ipairs({ "_inbox", "_event_waiters", "_listeners", "_waiting", "_hangup_handlers", "_threads",
+  "_digit_waiters", "_cleanups", "_resyncs" }) do
+  Call[field] = NONE
+end
+
+-- The call's own table in `field`, made now if it has none.
+function Call:_own(field)
+  local t = rawget(self, field)
+  if not t then
+    t = {}
+    self[field] = t
+  end
+  return t
+end
+
+-- Removes `key` from the call's own table in `field`, if it has one.
+function Call:_drop(field, key)
+  local t = rawget(self, field)
+  if t then
+    t[key] = nil
+  end
+end
+
 function Call.new(app, channel, application, args, flow)
   local call = setmetatable({
     id = channel.id,
@@ -39,15 +71,7 @@ function Call.new(app, channel, application, args, flow)
     _app = app,
     _rt = app.rt,
     _state = "up",
-    _inbox = {},
-    _event_waiters = {},
-    _listeners = {},
-    _waiting = {},
-    _hangup_handlers = {},
-    _threads = {},
     _dtmf = "",
-    _digit_waiters = {},
-    _cleanups = {},
     _in_stasis = true,
   }, Call)
   return call
@@ -78,7 +102,7 @@ end
 
 local function run_hangup_handlers(call)
   local handlers = call._hangup_handlers
-  call._hangup_handlers = {}
+  call._hangup_handlers = nil
   for _, fn in ipairs(handlers) do
     call._app:spawn_for(call, fn, "on_hangup", call)
   end
@@ -88,10 +112,27 @@ end
 -- the flow ended), so that operations in progress let go of what they
 -- hold (listeners, playbacks). Returns a function that unregisters it.
 function Call:_on_gone(fn)
-  local cleanups = self._cleanups
+  local cleanups = self:_own("_cleanups")
   cleanups[fn] = true
   return function()
     cleanups[fn] = nil
+  end
+end
+
+-- fn() runs (in a thread of the call) after the events WebSocket came back
+-- from a drop, to ask Asterisk what happened to an operation in progress
+-- while its events could not arrive. Returns a function that unregisters it.
+function Call:_on_resync(fn)
+  local resyncs = self:_own("_resyncs")
+  resyncs[fn] = true
+  return function()
+    resyncs[fn] = nil
+  end
+end
+
+function Call:_run_resyncs()
+  for fn in pairs(self._resyncs) do
+    self._app:spawn_for(self, fn, "resync")
   end
 end
 
@@ -100,7 +141,7 @@ function Call:_run_cleanups()
   if next(cleanups) == nil then
     return
   end
-  self._cleanups = {}
+  self._cleanups = nil
   for fn in pairs(cleanups) do
     local ok, err = pcall(fn)
     if not ok then
@@ -140,7 +181,7 @@ end
 -- --- events -----------------------------------------------------------------
 
 local function inbox_push(call, ev)
-  local inbox = call._inbox
+  local inbox = call:_own("_inbox")
   inbox[#inbox + 1] = ev
   if #inbox > Call.INBOX_LIMIT then
     local dropped = table.remove(inbox, 1)
@@ -179,7 +220,7 @@ local function wake_digit_waiters(call)
   if next(waiters) == nil then
     return
   end
-  call._digit_waiters = {}
+  call._digit_waiters = nil
   for wake in pairs(waiters) do
     wake(true)
   end
@@ -269,7 +310,7 @@ end
 -- Returns a function that removes it.
 function Call:_listen(fn)
   local rec = { fn = fn }
-  local listeners = self._listeners
+  local listeners = self:_own("_listeners")
   listeners[#listeners + 1] = rec
   return function()
     rec.fn = nil
@@ -279,9 +320,9 @@ end
 -- --- waiting ----------------------------------------------------------------
 
 local function done_waiting(call, root, th, ...)
-  call._waiting[th] = nil
+  call:_drop("_waiting", th)
   if root then
-    root._waiting[th] = nil
+    root:_drop("_waiting", th)
   end
   return ...
 end
@@ -295,9 +336,9 @@ function Call:_wait(start, timeout)
   end
   local rt, th = Runtime.current("call method")
   local root = self._root
-  self._waiting[th] = true
+  self:_own("_waiting")[th] = true
   if root then
-    root._waiting[th] = true
+    root:_own("_waiting")[th] = true
   end
   return done_waiting(self, root, th, rt:await(start, timeout))
 end
@@ -336,13 +377,13 @@ function Call:wait_event(types, timeout)
   if gone then
     return nil, gone
   end
-  self._event_waiters[th] = set or false
+  self:_own("_event_waiters")[th] = set or false
   local ev, why = self:_wait(function()
     return function()
-      self._event_waiters[th] = nil
+      self:_drop("_event_waiters", th)
     end
   end, timeout)
-  self._event_waiters[th] = nil
+  self:_drop("_event_waiters", th)
   return ev, why
 end
 
@@ -353,7 +394,8 @@ function Call:on_hangup(fn)
   if self._state == "hungup" then
     self._app:spawn_for(self, fn, "on_hangup", self)
   else
-    self._hangup_handlers[#self._hangup_handlers + 1] = fn
+    local handlers = self:_own("_hangup_handlers")
+    handlers[#handlers + 1] = fn
   end
 end
 

@@ -19,8 +19,12 @@ local failure = Call._failure
 -- just disappears. So whoever waits for a playback asks Asterisk about it
 -- shortly after each PlaybackStarted and then now and then; gone without a
 -- PlaybackFinished (after a grace for one still on its way) means failed.
+-- A sound: (a missing file ends as failed) or tone: never vanishes, so for
+-- those the first check waits as long as the later ones: one request less
+-- per prompt, and still a safety net should the event never come.
 local CHECK_AFTER_START = 1.0
 local CHECK_EVERY = 15
+local NEVER_VANISH = { sound = true, tone = true }
 local VANISH_GRACE = 0.5
 -- How long to wait for the PlaybackFinished of a playback luari stopped
 -- (a stop while queued is only reported when its turn comes).
@@ -43,6 +47,25 @@ end
 
 -- --- playbacks ---------------------------------------------------------------
 
+-- Seconds from PlaybackStarted to the first check: soon when a media URI
+-- (one, an array, or a comma list) may vanish without a PlaybackFinished.
+local function first_check(media)
+  if type(media) == "table" then
+    for i = 1, #media do
+      if first_check(media[i]) == CHECK_AFTER_START then
+        return CHECK_AFTER_START
+      end
+    end
+    return CHECK_EVERY
+  end
+  for uri in media:gmatch("[^,]+") do
+    if not NEVER_VANISH[uri:match("^%s*(%a+):")] then
+      return CHECK_AFTER_START
+    end
+  end
+  return CHECK_EVERY
+end
+
 -- The handle play_async returns. Fields: id, state ("queued", "playing",
 -- "done", "failed", or "hangup"/"left" when the call went away first),
 -- digit (the key that interrupted it, if one did).
@@ -63,6 +86,10 @@ function Playback:_release()
   if self._ungone then
     self._ungone()
     self._ungone = nil
+  end
+  if self._unresync then
+    self._unresync()
+    self._unresync = nil
   end
 end
 
@@ -120,7 +147,7 @@ function Playback:_on_event(ev)
     if t == "PlaybackStarted" then
       self.state = "playing"
       self._vanished = nil
-      self._next_check = now(self.call) + CHECK_AFTER_START
+      self._next_check = now(self.call) + self._first_check
       self:_wake_waiter("started")
     elseif t == "PlaybackFinished" then
       self:_settle(pb.state == "failed" and "failed" or "done")
@@ -285,7 +312,8 @@ local function start_playback(call, media, opts, keys, waited)
   if gone then
     return nil, gone
   end
-  local h = setmetatable({ id = util.uuid(), call = call, state = "queued", _keys = keys }, Playback)
+  local h = setmetatable({ id = util.uuid(), call = call, state = "queued", _keys = keys,
+    _first_check = first_check(media) }, Playback)
   -- Barge-in with type-ahead: a key pressed before the prompt that would
   -- stop it means the caller does not need to hear it.
   local early = keys and buffered_key(call, keys)
@@ -299,6 +327,17 @@ local function start_playback(call, media, opts, keys, waited)
   h._ungone = call:_on_gone(function()
     h:_settle(call:_gone() or "hangup")
   end)
+  -- After a reconnect: a playback that is gone ended while its
+  -- PlaybackFinished could not arrive.
+  h._unresync = call:_on_resync(function()
+    if not h._created or h:_settled() then
+      return
+    end
+    local pb, why = call:_request(ari.playbacks.get, h.id)
+    if not pb and why == "not_found" and not h:_settled() then
+      h:_settle("done")
+    end
+  end)
   local ok, why, err = call:_op(ari.channels.playWithId, h.id, {
     media = media, lang = opts.lang, offsetms = opts.offsetms, skipms = opts.skipms,
   })
@@ -308,7 +347,7 @@ local function start_playback(call, media, opts, keys, waited)
   end
   h._created = true
   if not h:_settled() then
-    h._next_check = now(call) + CHECK_AFTER_START
+    h._next_check = now(call) + h._first_check
     if h._stop_wanted and not waited then
       h:_spawn_stop()
     end
@@ -361,7 +400,7 @@ local function wait_key(call, timeout)
     return nil, "timeout"
   end
   return call:_wait(function(wake)
-    local waiters = call._digit_waiters
+    local waiters = call:_own("_digit_waiters")
     waiters[wake] = true
     return function()
       waiters[wake] = nil
@@ -377,24 +416,28 @@ local function collect(call, o)
   if gone then
     return nil, gone
   end
+  -- The options as locals: `o` is not kept while the caller is silent.
+  local max, min, terminators = o.max, o.min, o.terminators
+  local timeout, inter_timeout = o.timeout, o.inter_timeout
+  o = nil
   local got, pressed = "", false
   while true do
     while #call._dtmf > 0 do
       local key = call._dtmf:sub(1, 1)
       call._dtmf = call._dtmf:sub(2)
       pressed = true
-      if o.terminators[key] then
-        if #got >= o.min then
+      if terminators[key] then
+        if #got >= min then
           return got, "terminator"
         end
       else
         got = got .. key
-        if #got >= o.max then
+        if #got >= max then
           return got, "max"
         end
       end
     end
-    local ok, why = wait_key(call, pressed and o.inter_timeout or o.timeout)
+    local ok, why = wait_key(call, pressed and inter_timeout or timeout)
     if not ok then
       if why == "timeout" then
         return got, "timeout"
@@ -610,6 +653,25 @@ local function record(call, name, o)
     unlisten()
     return failure(why, err)
   end
+  -- After a reconnect the RecordingFinished may have been lost: a live
+  -- recording that is gone has finished. Its length is then known only
+  -- roughly (from when it started to now): `duration_estimated` says so.
+  local started_at = now(call)
+  local unresync = call:_on_resync(function()
+    local _, err = ari.recordings.getLive(name)
+    if done or not err or err.code ~= "not_found" then
+      return
+    end
+    local stored = ari.recordings.getStored(name)
+    done = { type = "RecordingFinished", recording = {
+      name = name, format = type(stored) == "table" and stored.format or o.format,
+      state = "done", target_uri = target,
+      duration = math.floor(now(call) - started_at), duration_estimated = true,
+    } }
+    if waker then
+      waker(true)
+    end
+  end)
   if not done then
     local got, reason = call:_wait(function(wake)
       waker = wake
@@ -620,10 +682,12 @@ local function record(call, name, o)
     end)
     waker = nil
     if not got then
+      unresync()
       unlisten()
       return nil, reason
     end
   end
+  unresync()
   if done.type == "RecordingFailed" then
     return nil, "failed", done.recording
   end

@@ -13,7 +13,7 @@ end
 local function family(reg, name, kind, help, buckets)
   local f = reg.families[name]
   if not f then
-    f = { name = name, kind = kind, help = help, series = {}, keys = {}, buckets = buckets }
+    f = { name = name, kind = kind, help = help, series = {}, keys = {}, buckets = buckets, by_value = {} }
     reg.families[name] = f
     reg.order[#reg.order + 1] = name
   end
@@ -44,9 +44,65 @@ local function label_text(labels)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
+-- Series already seen, by label values: labels with one or two names are
+-- found without building their text (luari counts every event and every
+-- request), in f.by_value[name][value] or f.by_value[name1][name2][v1][v2]
+-- with the names in sorted order.
+local CACHEABLE = { string = true, number = true, boolean = true }
+
+local function cacheable(k, v)
+  return type(k) == "string" and CACHEABLE[type(v)] and v == v
+end
+
+local function cached(f, labels)
+  local k1, v1 = next(labels)
+  if k1 == nil or not cacheable(k1, v1) then
+    return nil
+  end
+  local k2, v2 = next(labels, k1)
+  local t = f.by_value
+  if k2 == nil then
+    t = t[k1]
+    return t and t[v1], 1, k1, v1
+  end
+  if not cacheable(k2, v2) or next(labels, k2) ~= nil then
+    return nil
+  end
+  if k2 < k1 then
+    k1, k2, v1, v2 = k2, k1, v2, v1
+  end
+  t = t[k1]
+  t = t and t[k2]
+  t = t and t[v1]
+  return t and t[v2], 2, k1, v1, k2, v2
+end
+
+local function remember(f, s, n, k1, v1, k2, v2)
+  local function sub(t, k)
+    local c = t[k]
+    if not c then
+      c = {}
+      t[k] = c
+    end
+    return c
+  end
+  if n == 1 then
+    sub(f.by_value, k1)[v1] = s
+  elseif n == 2 then
+    sub(sub(sub(f.by_value, k1), k2), v1)[v2] = s
+  end
+end
+
 local function series(f, labels)
+  local s, n, k1, v1, k2, v2
+  if labels then
+    s, n, k1, v1, k2, v2 = cached(f, labels)
+    if s then
+      return s
+    end
+  end
   local key = label_text(labels)
-  local s = f.series[key]
+  s = f.series[key]
   if not s then
     s = { labels = key, value = 0 }
     if f.buckets then
@@ -58,6 +114,7 @@ local function series(f, labels)
     f.series[key] = s
     f.keys[#f.keys + 1] = key
   end
+  remember(f, s, n, k1, v1, k2, v2)
   return s
 end
 

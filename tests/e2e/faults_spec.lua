@@ -174,3 +174,61 @@ describe("faulty REST replies", function()
     assert.are.equal("conn_lost", r.code)
   end)
 end)
+
+describe("operations whose end came while events were down", function()
+  after_each(h.stop_all)
+
+  local FLOWS2 = {
+    recorder = [[
+local luari = require "luari"
+return function(call)
+  call:answer()
+  luari.log.info("RESULT {\"waiting\": true}")
+  local rec, why = call:record("resync-" .. call.id, { terminateOn = "#", ifExists = "overwrite" })
+  luari.log.info("RESULT {\"recorded\": %q, \"why\": %q, \"duration\": %s, \"estimated\": %s}",
+    tostring(rec and rec.name), tostring(why), tostring(rec and rec.duration), tostring(rec and rec.duration_estimated))
+end
+]],
+    player = [[
+local luari = require "luari"
+return function(call)
+  call:answer()
+  luari.log.info("RESULT {\"waiting\": true}")
+  local ok, why = call:play("sound:hello-world")
+  luari.log.info("RESULT {\"played\": %s, \"why\": %q}", tostring(ok), tostring(why))
+end
+]],
+  }
+
+  local function setup_run()
+    local sim = h.start_sim({ args = { "--script", SCRIPT } })
+    local run = h.start_run(h.flows(FLOWS2), { url = sim.url, log_level = "info",
+      args = { "--reconnect-max", "0.5" } })
+    h.wait_log(run, "connected to Asterisk", 10, true)
+    return sim, run
+  end
+
+  it("a recording that ended while events were down is found after the reconnect", function()
+    local sim, run = setup_run()
+    local id = waiting_call(sim, run, "recorder")
+    h.sleep(0.3)
+    fault(sim, "/sim/fault/ws-refuse", { seconds = 2 })
+    fault(sim, "/sim/drop", {})
+    press(sim, id, "#") -- ends the recording: its RecordingFinished has nowhere to go
+    local r = last_result(run, "recorded")
+    assert.are.equal("resync-" .. id, r.recorded)
+    assert.are.equal("number", type(r.duration))
+    assert.is_true(r.estimated)
+    assert.is_true(h.count_log(run, "connected to Asterisk") >= 2)
+  end)
+
+  it("a playback that ended while events were down is done after the reconnect", function()
+    local sim, run = setup_run()
+    waiting_call(sim, run, "player")
+    fault(sim, "/sim/fault/ws-refuse", { seconds = 3 })
+    fault(sim, "/sim/drop", {})
+    local r = last_result(run, "played")
+    assert.are.equal("true", tostring(r.played))
+    assert.is_true(h.count_log(run, "connected to Asterisk") >= 2)
+  end)
+end)

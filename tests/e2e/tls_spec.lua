@@ -21,11 +21,12 @@ local function make_cert(dir)
   return cert, key
 end
 
--- A port nothing listens on (bash's /dev/tcp tells).
+-- A port nothing listens on (bash's /dev/tcp tells), below the range the
+-- kernel hands out to outgoing connections, so bind() does not race them.
 local function free_port()
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
   for _ = 1, 50 do
-    local port = math.random(30000, 60000)
+    local port = math.random(20000, 32000)
     if os.execute("bash -c 'echo > /dev/tcp/127.0.0.1/" .. port .. "' 2>/dev/null") ~= 0 then
       return port
     end
@@ -33,15 +34,25 @@ local function free_port()
   error("no free port found")
 end
 
+local function listening(port)
+  return os.execute("bash -c 'echo > /dev/tcp/127.0.0.1/" .. port .. "' 2>/dev/null") == 0
+end
+
+-- socat terminating TLS on a free port in front of the simulator; a port
+-- taken in the meantime means another try.
 local function start_tls_proxy(sim, cert, key)
-  local port = free_port()
-  local log = h.tmpdir() .. "/socat-" .. port .. ".log"
-  os.execute(string.format("socat OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s,key=%s,verify=0 "
-    .. "TCP:127.0.0.1:%d > %s 2>&1 & echo $! > %s.pid", port, cert, key, sim.port, log, log))
-  h.wait_for(function()
-    return os.execute("bash -c 'echo > /dev/tcp/127.0.0.1/" .. port .. "' 2>/dev/null") == 0
-  end, 10, "socat to listen")
-  return port, log
+  for _ = 1, 5 do
+    local port = free_port()
+    local log = h.tmpdir() .. "/socat-" .. port .. ".log"
+    os.execute(string.format("socat OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s,key=%s,verify=0 "
+      .. "TCP:127.0.0.1:%d > %s 2>&1 & echo $! > %s.pid", port, cert, key, sim.port, log, log))
+    local ok = pcall(h.wait_for, function() return listening(port) end, 5, "socat to listen")
+    if ok then
+      return port, log
+    end
+    os.execute("kill $(cat " .. log .. ".pid) 2>/dev/null")
+  end
+  error("socat did not listen on any of five ports")
 end
 
 describe("TLS to ARI", function()

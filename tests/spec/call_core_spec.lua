@@ -176,3 +176,34 @@ describe("a flow that ends before its first wait", function()
     assert.matches("attempt to index", err)
   end)
 end)
+
+describe("a finished call", function()
+  it("leaves a tombstone for its channel, not itself: late events are ignored quietly, then forgotten", function()
+    local c = T.call([[
+      return function(call)
+        T.got("call", call)
+        call:answer()
+        call:hangup()
+      end
+    ]])
+    assert.is_true(c:finish(5))
+    local app = c.world.app
+    local id = T.value("call").id
+    local owner = app.channel_owner[id]
+    assert.is_table(owner)
+    assert.is_true(owner.tombstone)
+    -- Nothing holds the call object any more.
+    local weak = setmetatable({ T.value("call") }, { __mode = "v" })
+    T.results = {}
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(weak[1])
+    local unrouted = app.stats.unrouted
+    app:on_event({ type = "ChannelVarset", variable = "LATE", value = "1", channel = { id = id } })
+    assert.are.equal(unrouted, app.stats.unrouted)
+    c.world:advance(31)
+    assert.is_nil(app.channel_owner[id])
+    app:on_event({ type = "ChannelVarset", variable = "LATER", value = "1", channel = { id = id } })
+    assert.are.equal(unrouted + 1, app.stats.unrouted)
+  end)
+end)

@@ -95,6 +95,23 @@ describe("call:play", function()
     assert.is_true(#T.find_requests(c, "GET", "^/playbacks/") >= 1)
   end)
 
+  it("does not ask Asterisk about a sound: playback that ends within 15 s (it always sends PlaybackFinished)",
+    function()
+      local c = T.call([[
+        return function(call)
+          T.got("play", call:play("sound:hello-world"))
+          T.got("list", call:play("sound:beep,sound:hello-world"))
+          T.got("long", call:play("sound:demo-congrats"))
+        end
+      ]])
+      assert.is_true(c:finish(120))
+      assert.is_true(T.value("play"))
+      assert.is_true(T.value("list"))
+      assert.is_true(T.value("long"))
+      -- demo-congrats plays 30.28 s: checked at 15 s and 30 s, as a safety net.
+      assert.are.equal(2, #T.find_requests(c, "GET", "^/playbacks/"))
+    end)
+
   it("notices a list whose second media vanishes after the first has played", function()
     local c = T.call([[
       return function(call)

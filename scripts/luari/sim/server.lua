@@ -6,6 +6,7 @@
 local json = require "luari.json"
 local loop = require "luari.loop"
 local simserver = require "luari.simserver"
+local Load = require "luari.sim.load"
 local Model = require "luari.sim.model"
 local RealClock = require "luari.sim.realclock"
 local router = require "luari.sim.model.router"
@@ -58,6 +59,13 @@ end
 local function decode_path(raw)
   local path = raw:match("^[^?]*")
   local out = {}
+  if not path:find("%", 1, true) and not path:find("//", 1, true) and path:sub(-1) ~= "/" then
+    -- Nothing to decode (most requests): the path is already the answer.
+    for seg in path:gmatch("[^/]+") do
+      out[#out + 1] = seg
+    end
+    return path:sub(1, 1) == "/" and path or "/" .. path, out
+  end
   for seg in path:gmatch("[^/]+") do
     out[#out + 1] = unescape(seg)
   end
@@ -83,7 +91,14 @@ local function allow_header(path)
   return table.concat(list, ",")
 end
 
+local JSON_HEADERS = { Server = SERVER_HEADER, ["Cache-Control"] = "no-cache, no-store", ["Content-Type"] = JSON_TYPE }
+local PLAIN_HEADERS = { Server = SERVER_HEADER, ["Cache-Control"] = "no-cache, no-store" }
+
 local function header_list(extra, content_type)
+  -- The common cases are the same every time: no table to build.
+  if extra == nil and (content_type == nil or content_type == JSON_TYPE) then
+    return content_type and JSON_HEADERS or PLAIN_HEADERS
+  end
   local h = { Server = SERVER_HEADER, ["Cache-Control"] = "no-cache, no-store" }
   if content_type then
     h["Content-Type"] = content_type
@@ -108,6 +123,7 @@ function Server.new(opts)
     journal_limit = opts.journal_limit or 100000,
     apidocs = opts.apidocs,
     write_timeout = opts.write_timeout,
+    idle_timeout = opts.idle_timeout,
     log = opts.log or function() end,
   }, Server)
   self.clock = opts.clock or RealClock.new(opts.speed or 1)
@@ -119,6 +135,7 @@ function Server.new(opts)
     sounds = opts.sounds,
     sound_default = opts.sound_default,
   })
+  self.load = Load.new(self)
   return self
 end
 
@@ -127,6 +144,7 @@ function Server:listen(host, port)
     host = host,
     port = port,
     write_timeout = self.write_timeout,
+    idle_timeout = self.idle_timeout,
     on_request = function(req)
       self:on_request(req)
     end,
@@ -157,6 +175,7 @@ end
 -- --- events out -------------------------------------------------------------------
 
 function Server:emit(app, event)
+  self.load:on_event(event)
   local conn = self.app_conn[app]
   if conn then
     conn:send(encode(event))
@@ -173,8 +192,19 @@ function Server:authorized(header, api_key)
   if api_key then
     return api_key == expected
   end
-  local b64 = header and header:match("^%s*[Bb]asic%s+(%S+)")
-  return b64 ~= nil and b64decode(b64) == expected
+  if header == nil then
+    return false
+  end
+  -- Every request of a client carries the same header: decode it once.
+  if header == self.auth_ok then
+    return true
+  end
+  local b64 = header:match("^%s*[Bb]asic%s+(%S+)")
+  local ok = b64 ~= nil and b64decode(b64) == expected
+  if ok then
+    self.auth_ok = header
+  end
+  return ok
 end
 
 local function unauthorized()
@@ -252,6 +282,7 @@ function Server:websocket_request(req, query)
 end
 
 function Server:on_request(req)
+  local now = req:received()
   local method, raw = req:method(), req:path()
   local query, ordered = req:args()
   local body = req:body()
@@ -265,18 +296,22 @@ function Server:on_request(req)
     return self:respond(req, 404, nil, { message = "Resource not found" })
   end
   if not self:authorized(req:header("Authorization"), query.api_key) then
+    self.load:on_response(method, raw, 401)
     return self:respond(req, unauthorized())
   end
   query.api_key = nil
   if ari_path == "/events" and req:is_upgrade() then
     return self:websocket_request(req, query)
   end
+  local ari_segments = { unpack(segments, 2) }
+  self.load:on_request(method, ari_segments, now)
   local ok, status, headers, rbody = pcall(self.ari_request, self, method, ari_path, query, body,
-    req:header("Host"), { unpack(segments, 2) })
+    req:header("Host"), ari_segments)
   if not ok then
     self.log("error", "sim-server: " .. method .. " " .. raw .. ": " .. tostring(status))
-    return self:respond(req, 500, nil, { message = "Internal error in the simulator" })
+    status, headers, rbody = 500, nil, { message = "Internal error in the simulator" }
   end
+  self.load:on_response(method, raw, status)
   self:respond(req, status, headers, rbody)
 end
 
@@ -340,6 +375,7 @@ end
 
 -- REST over the WebSocket (Asterisk 22): RESTRequest in, RESTResponse out.
 function Server:on_ws_message(conn, text)
+  local now = loop.now()
   local msg = json.decode(text)
   local info = self.conns[conn]
   if type(msg) ~= "table" or msg.type ~= "RESTRequest" or not info then
@@ -375,7 +411,9 @@ function Server:on_ws_message(conn, text)
     local body = type(msg.message_body) == "string" and msg.message_body or nil
     self:record(msg.method, "/ari/" .. path_part, ordered, body or "", true)
     local rest_path, rest_segments = decode_path("/" .. path_part)
+    self.load:on_request(msg.method, rest_segments, now)
     local status, _, rbody, reason = self:ari_request(msg.method, rest_path, query, body, nil, rest_segments)
+    self.load:on_response(msg.method, "/ari/" .. path_part, status)
     reply.status_code, reply.reason_phrase, reply.uri = status, reason or REASONS[status] or "", path_part
     if rbody ~= nil then
       reply.content_type = JSON_TYPE
@@ -516,6 +554,37 @@ function Server:control_request(method, path, data)
       })
     end
     return 200, { sent = count }
+  end
+  if method == "POST" and path == "/sim/load" then
+    -- Load generation: `count` callers at `rate` a second, on the simulator's own loop.
+    local rate, count = tonumber(data.rate), tonumber(data.count)
+    if not rate or rate <= 0 or not count or count < 1 or count ~= math.floor(count) then
+      return 400, { message = "rate (calls a second, > 0) and count (an integer >= 1) are required" }
+    end
+    if data.dtmf then
+      local ok, err = parse_dtmf_schedule(data.dtmf)
+      if not ok then
+        return 400, { message = err }
+      end
+    end
+    return 200, self.load:start({
+      rate = rate, count = count, app = data.app or "luari", args = split_args(data.args),
+      caller = data.caller, dtmf = data.dtmf, hangup_at = data.hangup_at, audio = data.audio,
+    })
+  elseif method == "POST" and path == "/sim/load/dtmf" then
+    local digits, rate = tostring(data.digits or ""), tonumber(data.rate) or 1000
+    if not digits:match("^[%d%*#A-Da-d]+$") or rate <= 0 then
+      return 400, { message = "digits (DTMF keys) and rate (calls a second, > 0) are required" }
+    end
+    return 200, self.load:press(digits, rate)
+  elseif method == "GET" and path == "/sim/stats" then
+    local stats = self.load:stats(data.counts == "1" or data.counts == true)
+    stats.channels = self.model:stats().channels
+    stats.error_list = json.array(stats.error_list)
+    return 200, stats
+  elseif method == "DELETE" and path == "/sim/stats" then
+    self.load:reset()
+    return 204, nil
   end
   if method == "GET" and path == "/sim/requests" then
     return 200, self.journal and json.array(self.journal) or json.array({})

@@ -1,6 +1,7 @@
 -- A `luari sim-server --script` that adds fault injection to the simulator:
 --   POST /sim/fault/ws   {kind = ...}  bad input on every events WebSocket:
 --     malformed | unknown_channel | utf8 | binary | oversized (size) | midframe
+--   POST /sim/fault/ws-refuse {seconds}: events WebSocket upgrades get 503 meanwhile
 --   POST /sim/fault/rest {match = "/ari/...", method, status, message, delay, truncate, count}
 --     the next `count` (default 1) REST requests whose path contains `match`
 --     get `status` (without being done), or are answered `delay` seconds
@@ -55,10 +56,22 @@ end
 
 return function(server)
   local rules = {}
+  local refuse_until = 0
+  local websocket_request = server.websocket_request
+  server.websocket_request = function(self, req, query)
+    if loop.now() < refuse_until then
+      req:respond(503, { ["Content-Type"] = "application/json" }, json.encode({ message = "Service Unavailable" }))
+      return
+    end
+    return websocket_request(self, req, query)
+  end
   local control = server.control_request
   server.control_request = function(self, method, path, data)
     if method == "POST" and path == "/sim/fault/ws" then
       return ws_fault(self, data)
+    elseif method == "POST" and path == "/sim/fault/ws-refuse" then
+      refuse_until = loop.now() + (tonumber(data.seconds) or 1)
+      return 200, { refusing = tonumber(data.seconds) or 1 }
     elseif method == "POST" and path == "/sim/fault/rest" then
       rules[#rules + 1] = data
       return 200, { rules = #rules }
