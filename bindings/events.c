@@ -98,7 +98,7 @@ static void on_down(void *data, const luari_events_down_t *down) {
 
 static const char *field_string(lua_State *L, int idx, const char *key) {
   lua_getfield(L, idx, key);
-  const char *s = lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL; /* the table anchors it */
   lua_pop(L, 1);
   return s;
 }
@@ -207,7 +207,7 @@ static int l_stop(lua_State *L) {
 static int l_drop(lua_State *L) {
   events_ud_t *e = check(L);
   if (e->ev)
-    luari_events_drop(e->ev, luaL_optstring(L, 2, "dropped"));
+    luari_events_drop(e->ev);
   return 0;
 }
 

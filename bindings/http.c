@@ -266,7 +266,7 @@ static int l_build(lua_State *L) {
 
 static const char *opt_string(lua_State *L, int idx, const char *key) {
   lua_getfield(L, idx, key);
-  const char *s = lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
   lua_pop(L, 1); /* the table keeps the string */
   return s;
 }

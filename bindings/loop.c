@@ -201,7 +201,7 @@ static int l_log(lua_State *L) {
   if (lua_istable(L, 3)) {
     lua_pushnil(L);
     while (n < 16 && lua_next(L, 3) != 0) {
-      if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
         fields[n++] = lua_tostring(L, -2);
         fields[n++] = lua_tostring(L, -1);
       }

@@ -118,7 +118,7 @@ static size_t collect_headers(lua_State *L, int idx, const char **out, size_t ca
     return 0;
   lua_pushnil(L);
   while (n + 2 < cap && lua_next(L, idx) != 0) {
-    if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
       out[n++] = lua_tostring(L, -2);
       out[n++] = lua_tostring(L, -1); /* the table keeps it alive */
     }

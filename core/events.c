@@ -424,9 +424,7 @@ static int start_tls(luari_events_t *ev) {
   return 0;
 }
 
-static void on_connected(void *data, int fd, luari_http_err_t err, const char *errmsg) {
-  luari_events_t *ev = data;
-  ev->connect_req = NULL;
+static void connected(luari_events_t *ev, int fd, luari_http_err_t err, const char *errmsg) {
   if (fd < 0) {
     char msg[1024];
     snprintf(msg, sizeof msg, "%s: cannot connect: %s", ev->base, errmsg ? errmsg : "unknown error");
@@ -444,6 +442,15 @@ static void on_connected(void *data, int fd, luari_http_err_t err, const char *e
     return;
   }
   drive_tls(ev);
+}
+
+/* curl's callback: the handler may free ev on the way (deferred by enter). */
+static void on_connected(void *data, int fd, luari_http_err_t err, const char *errmsg) {
+  luari_events_t *ev = data;
+  ev->connect_req = NULL;
+  enter(ev);
+  connected(ev, fd, err, errmsg);
+  leave(ev);
 }
 
 static void connect_now(luari_events_t *ev) {
@@ -611,8 +618,7 @@ void luari_events_stop(luari_events_t *ev) {
   }
 }
 
-void luari_events_drop(luari_events_t *ev, const char *why) {
-  (void)why;
+void luari_events_drop(luari_events_t *ev) {
   if (ev->state == S_OPEN && ev->reader)
     luari_wsthread_drop(ev->reader);
 }

@@ -1,8 +1,8 @@
 /* The ARI events WebSocket (/ari/events): connect (curl does DNS and TCP),
  * TLS (OpenSSL, certificates verified unless told otherwise), the Upgrade,
- * then frames on a reader thread (wsthread.c) so events keep being read
- * while Lua is busy, and reconnecting with capped exponential backoff for
- * as long as it runs. The handshake lives on libev. */
+ * then frames read by the loop, with a guard thread that reads in its
+ * place while Lua is busy (wsthread.c), and reconnecting with capped
+ * exponential backoff for as long as it runs. */
 #ifndef LUARI_EVENTS_H
 #define LUARI_EVENTS_H
 
@@ -73,6 +73,6 @@ void luari_events_free(luari_events_t *ev);
 int luari_events_is_open(const luari_events_t *ev);
 void luari_events_stats(luari_events_t *ev, luari_events_stats_t *out);
 /* Ends the current connection as if it had dropped (tests, resync). */
-void luari_events_drop(luari_events_t *ev, const char *why);
+void luari_events_drop(luari_events_t *ev);
 
 #endif

@@ -75,6 +75,21 @@ static void format_json(luari_buf_t *b, int level, const char *const *fields, co
   luari_buf_appends(b, "}\n");
 }
 
+/* Messages carry text from the network (an event, a server's error): a
+ * line break in it starts an indented continuation line, never something
+ * that reads as a log line of its own; other control bytes are escaped. */
+static void append_text(luari_buf_t *b, const char *s) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '\n')
+      luari_buf_appends(b, "\n    ");
+    else if (c < 0x20 && c != '\t')
+      luari_buf_appendf(b, "\\x%02x", c);
+    else
+      luari_buf_append(b, s, 1);
+  }
+}
+
 static void format_text(luari_buf_t *b, int level, const char *const *fields, const char *msg) {
   char ts[40];
   format_time(ts, sizeof ts, 0);
@@ -88,7 +103,7 @@ static void format_text(luari_buf_t *b, int level, const char *const *fields, co
   }
   if (any)
     luari_buf_appends(b, "] ");
-  luari_buf_appends(b, msg);
+  append_text(b, msg);
   luari_buf_appends(b, "\n");
 }
 

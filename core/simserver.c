@@ -511,10 +511,6 @@ void luari_simconn_close(luari_simconn_t *conn, int code) {
     conn_pump(conn, 0);
 }
 
-size_t luari_simconn_queued(const luari_simconn_t *conn) {
-  return luari_ws_want_write(conn->ws) ? 1 : 0;
-}
-
 /* --- responding --- */
 
 static void add_headers(struct MHD_Response *r, const char *const *headers) {
@@ -740,6 +736,9 @@ void luari_simserver_free(luari_simserver_t *srv) {
     conn_destroy(conn);
   }
   for (luari_simreq_t *req = srv->reqs; req; req = req->next) {
+    /* The Lua handles of requests still pending must not outlive them. */
+    if (req->gone)
+      req->gone(req->owner);
     req->gone = NULL;
     if (!req->answered && req->suspended) {
       static const char body[] = "{\"message\": \"Shutting down\"}";

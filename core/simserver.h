@@ -74,6 +74,5 @@ int luari_simconn_send_binary(luari_simconn_t *conn, const void *data, size_t le
 int luari_simconn_send_raw(luari_simconn_t *conn, const void *data, size_t len);
 /* Close handshake with `code`; code 0: drop the TCP connection at once. */
 void luari_simconn_close(luari_simconn_t *conn, int code);
-size_t luari_simconn_queued(const luari_simconn_t *conn);
 
 #endif

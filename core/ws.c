@@ -128,10 +128,6 @@ int luari_ws_write(luari_ws_t *ws) {
   return 0;
 }
 
-int luari_ws_want_read(const luari_ws_t *ws) {
-  return !ws->failed && wslay_event_want_read(ws->ctx);
-}
-
 int luari_ws_want_write(const luari_ws_t *ws) {
   return !ws->failed && wslay_event_want_write(ws->ctx);
 }
@@ -162,10 +158,6 @@ int luari_ws_close(luari_ws_t *ws, int code, const char *reason) {
   if (len > 122)
     len = 122;
   return wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason, len) == 0 ? 0 : -1;
-}
-
-int luari_ws_close_code_received(const luari_ws_t *ws) {
-  return wslay_event_get_status_code_received(ws->ctx);
 }
 
 int luari_ws_close_code_sent(const luari_ws_t *ws) {

@@ -35,7 +35,6 @@ void luari_ws_free(luari_ws_t *ws);
 /* Pump in and out. -1: the connection failed and must be dropped. */
 int luari_ws_read(luari_ws_t *ws);
 int luari_ws_write(luari_ws_t *ws);
-int luari_ws_want_read(const luari_ws_t *ws);
 int luari_ws_want_write(const luari_ws_t *ws);
 /* Nothing more will be read or written: the socket can go. */
 int luari_ws_done(const luari_ws_t *ws);
@@ -44,7 +43,6 @@ int luari_ws_eof(const luari_ws_t *ws);
 int luari_ws_send_text(luari_ws_t *ws, const char *msg, size_t len);
 int luari_ws_send_ping(luari_ws_t *ws, const void *payload, size_t len);
 int luari_ws_close(luari_ws_t *ws, int code, const char *reason);
-int luari_ws_close_code_received(const luari_ws_t *ws);
 /* The close code we sent: wslay fails a connection with 1002 (protocol
  * error), 1007 (a text message that is not UTF-8) or 1009 (too big). */
 int luari_ws_close_code_sent(const luari_ws_t *ws);

@@ -60,7 +60,10 @@ struct luari_wsthread {
   int guard_reading;
   unsigned long reads;
   double close_deadline;
+  luari_wsitem_t *end_item; /* room for the END item, taken at start */
 };
+
+#define END_TEXT 1024
 
 #define DEFAULT_MAX_QUEUE ((size_t)256 << 20)
 
@@ -72,10 +75,18 @@ static double now_s(void) {
 
 /* --- the queue --- */
 
-static void push(luari_wsthread_t *t, int kind, int reason, int code, const char *data, size_t len) {
-  luari_wsitem_t *it = malloc(sizeof *it + len + 1);
-  if (!it)
-    return; /* out of memory: the message is lost, and said so below */
+/* Queues an item; `it` is NULL or preallocated room for it (the END item,
+ * which must not be lost to a failed malloc). */
+static void push_item(luari_wsthread_t *t, luari_wsitem_t *it, int kind, int reason, int code,
+                      const char *data, size_t len) {
+  if (!it) {
+    it = malloc(sizeof *it + len + 1);
+    if (!it) {
+      luari_log(t->opts.log, LUARI_LOG_ERROR, "events: out of memory: a message of %zu bytes from %s is lost",
+                len, t->name);
+      return;
+    }
+  }
   it->next = NULL;
   it->kind = kind;
   it->end_reason = reason;
@@ -101,6 +112,10 @@ static void push(luari_wsthread_t *t, int kind, int reason, int code, const char
    * once (it takes the whole queue at once). */
   if (t->guard_reading && was_empty)
     t->opts.notify(t->opts.data);
+}
+
+static void push(luari_wsthread_t *t, int kind, int reason, int code, const char *data, size_t len) {
+  push_item(t, NULL, kind, reason, code, data, len);
 }
 
 luari_wsitem_t *luari_wsthread_take(luari_wsthread_t *t) {
@@ -225,9 +240,11 @@ static void end(luari_wsthread_t *t, int reason, const char *why) {
   if (t->ended)
     return;
   t->ended = 1;
-  char msg[1024];
+  char msg[END_TEXT];
   snprintf(msg, sizeof msg, "%s: %s", t->name, why);
-  push(t, LUARI_WSITEM_END, reason, t->peer_close, msg, strlen(msg));
+  luari_wsitem_t *it = t->end_item;
+  t->end_item = NULL;
+  push_item(t, it, LUARI_WSITEM_END, reason, t->peer_close, msg, strlen(msg));
 }
 
 /* Why wslay failed the connection, from the close code it sent. */
@@ -340,11 +357,13 @@ static void *guard_main(void *arg) {
   int reading = 0, paused = 0;
   for (;;) {
     pthread_mutex_lock(&t->io);
-    int ww = wants_write(t);
-    int timeout = poll_timeout_ms(t, next_ping, reading);
+    /* After END, nothing to watch but the command to go. */
+    int ended = t->ended;
+    int ww = !ended && wants_write(t);
+    int timeout = ended ? -1 : poll_timeout_ms(t, next_ping, reading);
     pthread_mutex_unlock(&t->io);
     short want = (short)((reading && !paused ? POLLIN : 0) | (ww ? POLLOUT : 0));
-    struct pollfd fds[2] = { { t->wake_fd, POLLIN, 0 }, { t->opts.fd, want, 0 } };
+    struct pollfd fds[2] = { { t->wake_fd, POLLIN, 0 }, { ended ? -1 : t->opts.fd, want, 0 } };
     if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
       pthread_mutex_lock(&t->io);
       t->guard_reading = 1;
@@ -417,6 +436,10 @@ static void *guard_main(void *arg) {
 
 luari_wsthread_t *luari_wsthread_start(const luari_wsthread_options_t *opts) {
   luari_wsthread_t *t = calloc(1, sizeof *t);
+  if (t && !(t->end_item = malloc(sizeof *t->end_item + END_TEXT + 1))) {
+    free(t);
+    t = NULL;
+  }
   if (!t)
     return NULL;
   t->opts = *opts;
@@ -477,6 +500,7 @@ void luari_wsthread_join(luari_wsthread_t *t) {
     close(t->wake_fd);
   pthread_mutex_destroy(&t->mu);
   pthread_mutex_destroy(&t->io);
+  free(t->end_item);
   free(t->name);
   free(t);
 }

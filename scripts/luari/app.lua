@@ -82,11 +82,15 @@ function App:claim(call, kind, id)
   call._owned[#call._owned + 1] = { kind = kind, id = id }
 end
 
--- A thread that belongs to `call` (luari.spawn, on_hangup handlers).
+-- A thread that belongs to `call` (the flow, luari.spawn, on_hangup
+-- handlers). It is the call's before it runs: it may end at once.
 function App:spawn_for(call, fn, name, ...)
-  local th = self.rt:spawn(fn, { call = call, name = name }, ...)
+  local th = self.rt:thread(fn, { call = call, name = name })
   call:_own("_threads")[th] = true
-  return th
+  if name == "flow" then
+    call._main = th
+  end
+  return self.rt:start(th, ...)
 end
 
 -- A thread that belongs to no call, for luari's own housekeeping.
@@ -238,7 +242,7 @@ function App:start_call(ev)
   self.stats.active = self.stats.active + 1
   count_call(self, call, 1)
   gen.active = (gen.active or 0) + 1
-  call._main = self:spawn_for(call, fn, "flow", call, unpack(rest))
+  self:spawn_for(call, fn, "flow", call, unpack(rest))
 end
 
 function App:call_state_changed(call)
@@ -254,19 +258,13 @@ function App:call_state_changed(call)
   end
 end
 
--- A flow that ends before its first wait has done so inside spawn_for,
--- before call._main was set: its thread is the one named "flow".
-local function is_main(call, th)
-  return th == call._main or (call._main == nil and th.name == "flow")
-end
-
 function App:thread_failed(th, err, trace)
   local call = th.call
   if not call then
     self:log("error", "luari thread failed: " .. tostring(trace or err))
     return
   end
-  if is_main(call, th) then
+  if th == call._main then
     self.stats.flow_errors = self.stats.flow_errors + 1
     call._failed = tostring(err)
     self:log_call(call, "error", "flow failed: " .. tostring(trace or err))
@@ -284,7 +282,7 @@ function App:thread_finished(th)
     return
   end
   call:_drop("_threads", th)
-  if is_main(call, th) then
+  if th == call._main then
     self:end_call(call)
   end
 end
@@ -359,6 +357,69 @@ function App:bury(call)
       channels[id] = nil
     end
   end)
+end
+
+function App:forget_call(call)
+  if self.channel_owner[call.id] == call then
+    self.channel_owner[call.id] = nil
+  end
+  for _, owned in ipairs(call._owned or {}) do
+    local map = owned.kind == "bridge" and self.bridge_owner or self.channel_owner
+    if map[owned.id] == call then
+      map[owned.id] = nil
+    end
+  end
+  call._owned = nil
+  call._inbox = nil
+  call._listeners = nil
+end
+
+-- After the events WebSocket comes back: events may have been lost while it
+-- was down, so ask Asterisk about every live call and the channels it made
+-- (dial, originate, snoop). A channel that is gone ends as a hangup; one
+-- that left the application as "left"; for the others, operations in
+-- progress check what happened meanwhile (Call:_on_resync). A check that
+-- fails for another reason is tried again.
+local RESYNC_TRIES = 3
+
+local function check_channel(app, call, tries)
+  local ch, err = ari.channels.get(call.id)
+  if call._state ~= "up" then
+    return
+  end
+  if ch then
+    call.channel = ch
+    if type(ch.dialplan) == "table" and ch.dialplan.app_name ~= "Stasis" then
+      app:log_call(call, "info", "resync: the channel left the application while events were down")
+      call:_set_state("left")
+    else
+      call:_run_resyncs()
+    end
+  elseif err.code == "not_found" then
+    app:log_call(call, "info", "resync: the channel hung up while events were down")
+    call:_set_state("hungup")
+  elseif tries > 1 then
+    app.rt:sleep(1)
+    return check_channel(app, call, tries - 1)
+  else
+    app:log_call(call, "warn", "resync: cannot check the channel: " .. tostring(err))
+  end
+end
+
+function App:resync()
+  local n = 0
+  for _, call in pairs(self.calls) do
+    if call._state == "up" then
+      n = n + 1
+      self:spawn_system(check_channel, self, call, RESYNC_TRIES)
+      for _, child in pairs(call._children or {}) do
+        if child._state == "up" then
+          self:spawn_system(check_channel, self, child, RESYNC_TRIES)
+        end
+      end
+    end
+  end
+  return n
 end
 
 function App:forget_call(call)

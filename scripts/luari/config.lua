@@ -32,7 +32,7 @@ function config.load(path)
     return nil, "config file " .. path .. ": " .. tostring(ret)
   end
   local t = type(ret) == "table" and ret or env
-  if t.password ~= nil and loop_ok and loop.stat then
+  if (t.password ~= nil or config.url_has_password(t.url)) and loop_ok and loop.stat then
     local st = loop.stat(path)
     if st and st.mode % 64 ~= 0 then
       return nil, string.format("config file %s holds a password but others can read it (mode %o): chmod 600 %s",
@@ -42,6 +42,16 @@ function config.load(path)
   return t
 end
 
+-- Does a URL carry user:password@?
+function config.url_has_password(url)
+  return type(url) == "string" and url:match("^%a+://[^/@]*:[^/@]*@") ~= nil
+end
+
+-- The URL with any user info masked.
+function config.mask_url(url)
+  return (url:gsub("^(%a+://)[^/@]*@", "%1********@"))
+end
+
 -- The settings as a Lua table literal, the password masked.
 function config.describe(opts, spec, source)
   local lines = { "return {" }
@@ -49,7 +59,9 @@ function config.describe(opts, spec, source)
     local v = opts[o.key]
     if v ~= nil and o.key ~= "help" and o.key ~= "print_config" and o.key ~= "config" then
       local text
-      if o.key == "password" then
+      if o.key == "url" and type(v) == "string" then
+        text = string.format("%q", config.mask_url(v))
+      elseif o.key == "password" then
         text = '"********"'
       elseif type(v) == "table" then
         local items = {}

@@ -40,40 +40,46 @@ local overrun_thread = nil
 -- a flow that grows the heap past it fails, after one full collection.
 local memory_limit_kb = math.huge
 
+-- After a full collection that left the heap over the limit, the next
+-- check collects again only once the heap has grown past this.
+local memory_recheck_kb = 0
+
 local function over_memory_limit()
-  if collectgarbage("count") <= memory_limit_kb then
+  local kb = collectgarbage("count")
+  if kb <= memory_limit_kb then
+    memory_recheck_kb = 0
+    return false
+  end
+  if kb < memory_recheck_kb then
     return false
   end
   collectgarbage("collect")
-  return collectgarbage("count") > memory_limit_kb
+  kb = collectgarbage("count")
+  memory_recheck_kb = kb * 1.1
+  return kb > memory_limit_kb
 end
 
 local function budget_hook()
   hook_ticks = hook_ticks + 1
+  local rt = active
+  local th = rt and rt.running
+  if th == nil or coroutine.running() ~= th.co then
+    return -- only a thread itself pays: not the runtime's code around it
+  end
   if memory_limit_kb < math.huge and over_memory_limit() then
-    local rt = active
-    local th = rt and rt.running
-    if th and coroutine.running() == th.co then
-      th.overrun = true
-      error(string.format("Lua memory limit exceeded (%.0f MB in use, the limit is %.0f MB)",
-        collectgarbage("count") / 1024, memory_limit_kb / 1024), 2)
-    end
+    th.overrun = true
+    error(string.format("Lua memory limit exceeded (%.0f MB in use, the limit is %.0f MB)",
+      collectgarbage("count") / 1024, memory_limit_kb / 1024), 2)
   end
   if hook_ticks > hook_limit then
-    local rt = active
-    local th = rt and rt.running
-    -- Only the thread itself pays: not the runtime's code around it.
-    if th and coroutine.running() == th.co then
-      th.overrun = true
-      -- After the first error, fail on every instruction, so that a flow
-      -- catching the error with pcall cannot keep looping.
-      if overrun_thread ~= th then
-        overrun_thread = th
-        debug.sethook(budget_hook, "", 1)
-      end
-      error(string.format("instruction budget exceeded: %d instructions without waiting",
-        rt.budget), 2)
+    th.overrun = true
+    -- After the first error, fail on every instruction, so that a flow
+    -- catching the error with pcall cannot keep looping.
+    if overrun_thread ~= th then
+      overrun_thread = th
+      debug.sethook(budget_hook, "", 1)
     end
+    error(string.format("instruction budget exceeded: %d instructions without waiting", rt.budget), 2)
   end
 end
 
@@ -83,9 +89,13 @@ local function install_hook()
   end
 end
 
+-- Ends a thread's wait: its timeout and the operation it waited on.
 local function cancel_wait(th)
-  local cancel = th.cancel
-  th.token, th.cancel = nil, nil
+  local cancel, timer = th.cancel, th.wait_timer
+  th.token, th.cancel, th.wait_timer = nil, nil, nil
+  if timer then
+    timer:stop()
+  end
   if cancel then
     pcall(cancel)
   end
@@ -94,6 +104,7 @@ end
 -- Sets the process-wide Lua heap limit in megabytes (nil or 0: none).
 function Runtime.set_memory_limit(mb)
   memory_limit_kb = (mb and mb > 0) and mb * 1024 or math.huge
+  memory_recheck_kb = 0
 end
 
 function Runtime.active()
@@ -138,8 +149,8 @@ function Runtime:log(level, message, fields)
   self.backend.log(level, message, fields)
 end
 
--- A new thread, started on the next turn of the run queue.
-function Runtime:spawn(fn, opts, ...)
+-- A new thread that has not run yet; Runtime:start runs it.
+function Runtime:thread(fn, opts)
   local th = setmetatable({
     co = coroutine.create(fn),
     call = opts and opts.call or nil,
@@ -148,8 +159,19 @@ function Runtime:spawn(fn, opts, ...)
     waiters = nil,
   }, Thread)
   self.nthreads = self.nthreads + 1
+  return th
+end
+
+-- Starts a thread from Runtime:thread with these arguments: now when
+-- nothing else runs, else on the next turn of the run queue.
+function Runtime:start(th, ...)
   self:schedule(th, ...)
   return th
+end
+
+-- A new thread, started as Runtime:start does.
+function Runtime:spawn(fn, opts, ...)
+  return self:start(self:thread(fn, opts), ...)
 end
 
 function Runtime:schedule(th, ...)
@@ -173,10 +195,23 @@ function Runtime:drain()
     queue[head] = nil
     self.qhead = head + 1
     local args = item[2]
-    self:resume(item[1], unpack(args, 1, args.n))
+    -- A failure here is luari's own bug; it must not stop every other thread.
+    local ok, err = pcall(self.resume, self, item[1], unpack(args, 1, args.n))
+    if not ok then
+      self:log("error", "luari: internal error while running a thread: " .. tostring(err))
+    end
   end
   self.qhead, self.qtail = 1, 0
   self.draining = false
+end
+
+-- A flow may raise any value, even a table whose __tostring fails.
+local function error_text(e)
+  local ok, text = pcall(tostring, e)
+  if ok and type(text) == "string" then
+    return text
+  end
+  return "(an error value of type " .. type(e) .. " that cannot be printed)"
 end
 
 -- `quiet`: the thread was killed; whoever killed it reports it.
@@ -224,7 +259,8 @@ function Runtime:resume(th, ...)
     return -- killed while it ran
   end
   if not res[1] then
-    finish(self, th, nil, tostring(res[2]), debug.traceback(th.co, tostring(res[2])))
+    local msg = error_text(res[2])
+    finish(self, th, nil, msg, debug.traceback(th.co, msg))
   elseif coroutine.status(th.co) == "dead" then
     finish(self, th, { n = res.n - 1, unpack(res, 2, res.n) })
   elseif th.overrun then
@@ -246,27 +282,33 @@ function Runtime:await(start, timeout)
   end
   local token = {}
   th.token = token
-  local timer
   local function wake(...)
     if th.token ~= token then
       return false
     end
-    th.token, th.cancel = nil, nil
+    local timer = th.wait_timer
+    th.token, th.cancel, th.wait_timer = nil, nil, nil
     if timer then
       timer:stop()
     end
     self:schedule(th, ...)
     return true
   end
-  local cancel = start(wake)
+  local ok, cancel = pcall(start, wake)
+  if not ok then
+    if th.token == token then
+      th.token = nil
+    end
+    error(cancel, 0)
+  end
   if th.token == token then
     th.cancel = cancel
     if timeout then
-      timer = self.backend.timer(timeout, function()
+      th.wait_timer = self.backend.timer(timeout, function()
         if th.token ~= token then
           return
         end
-        timer = nil
+        th.wait_timer = nil
         -- Cancel before waking: the thread may run at once inside wake.
         cancel_wait(th)
         th.token = token
@@ -336,7 +378,10 @@ function Runtime:request(method, segments, query, body, timeout, op)
     local handle = backend.request(method, segments, query, body, timeout,
       function(status, rbody, err, errmsg, reason)
         if observe then
-          observe(op or method, err or status, backend.now() - started)
+          local ok, e = pcall(observe, op or method, err or status, backend.now() - started)
+          if not ok then
+            self:log("error", "luari: request observer failed: " .. tostring(e))
+          end
         end
         wake(status, rbody, err, errmsg, reason)
       end)

@@ -37,16 +37,4 @@ function util.shallow_copy(t)
   return c
 end
 
--- "a,b" or { "a", "b" } -> { "a", "b" }
-function util.split_list(v)
-  if type(v) == "table" then
-    return v
-  end
-  local out = {}
-  for item in tostring(v):gmatch("[^,]+") do
-    out[#out + 1] = item
-  end
-  return out
-end
-
 return util

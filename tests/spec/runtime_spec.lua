@@ -202,3 +202,50 @@ describe("luari.runtime memory limit", function()
     assert.is_true(other)
   end)
 end)
+
+describe("luari.runtime robustness", function()
+  it("an error value that cannot be printed fails only its thread", function()
+    local errors = {}
+    local rt, clock = new_rt()
+    rt.on_error = function(th, err) errors[#errors + 1] = err end
+    local bad = setmetatable({}, { __tostring = function() error("cannot print me") end })
+    local later = false
+    rt:spawn(function() rt:sleep(1) error(bad) end)
+    rt:spawn(function() rt:sleep(2) later = true end)
+    clock:run()
+    assert.are.equal(1, #errors)
+    assert.truthy(errors[1]:find("cannot be printed", 1, true), errors[1])
+    assert.is_true(later)
+  end)
+
+  it("a wait cut short by interrupt stops its timeout timer", function()
+    local rt, clock = new_rt()
+    local th = rt:spawn(function() rt:await(function() end, 3600) end)
+    clock:after(1, function() rt:interrupt(th, nil, "hangup") end)
+    clock:run()
+    assert.are.equal(1, clock:now(), "nothing may keep the clock running to the old timeout")
+  end)
+
+  it("a start function that raises leaves no stale wait behind", function()
+    local rt, clock = new_rt()
+    local th, caught
+    th = rt:spawn(function()
+      caught = select(2, pcall(rt.await, rt, function() error("no start") end))
+      rt:sleep(1)
+    end)
+    clock:after(0.5, function() caught = caught .. "|" .. tostring(rt:interrupt(th, "early")) end)
+    clock:run()
+    assert.truthy(caught:find("no start", 1, true))
+    assert.truthy(caught:find("|true", 1, true)) -- the sleep was interrupted, not a stale wait
+  end)
+
+  it("a thread made with Runtime:thread runs only when started", function()
+    local rt, clock = new_rt()
+    local ran = false
+    local th = rt:thread(function(x) ran = x end)
+    assert.is_false(ran)
+    rt:start(th, "yes")
+    clock:run()
+    assert.are.equal("yes", ran)
+  end)
+end)

@@ -298,7 +298,7 @@ function run.main(args)
   end
   local positional = { flows_path }
   loop.set_log({ level = opts.log_level, format = opts.log_format })
-  if source.password == "cli" then
+  if source.password == "cli" or (source.url == "cli" and config.url_has_password(opts.url)) then
     loop.log("warn", "--password on the command line can be read by other users of this machine (ps):"
       .. " prefer ARI_PASSWORD or a config file only you can read")
   end

@@ -308,7 +308,8 @@ function Server:on_request(req)
   local ok, status, headers, rbody = pcall(self.ari_request, self, method, ari_path, query, body,
     req:header("Host"), ari_segments)
   if not ok then
-    self.log("error", "sim-server: " .. method .. " " .. raw .. ": " .. tostring(status))
+    -- The path only: the query may hold api_key=user:password.
+    self.log("error", "sim-server: " .. method .. " " .. raw:match("^[^?]*") .. ": " .. tostring(status))
     status, headers, rbody = 500, nil, { message = "Internal error in the simulator" }
   end
   self.load:on_response(method, raw, status)
