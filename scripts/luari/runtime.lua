@@ -135,6 +135,7 @@ function Runtime.new(backend, opts)
     draining = false,
     running = nil,
     nthreads = 0,
+    waits = 0, -- numbers the waits: a wake meant for an earlier one is ignored
   }, Runtime)
   install_hook()
   Runtime.last = rt
@@ -155,7 +156,6 @@ function Runtime:thread(fn, opts)
     co = coroutine.create(fn),
     call = opts and opts.call or nil,
     name = opts and opts.name or nil,
-    rt = self,
     waiters = nil,
   }, Thread)
   self.nthreads = self.nthreads + 1
@@ -280,7 +280,8 @@ function Runtime:await(start, timeout)
   if not th or th.co ~= coroutine.running() then
     error("luari: wait outside a luari thread", 2)
   end
-  local token = {}
+  local token = self.waits + 1
+  self.waits = token
   th.token = token
   local function wake(...)
     if th.token ~= token then
