@@ -239,9 +239,7 @@ static int l_stats(lua_State *L) {
   return 1;
 }
 
-/* Frees the connection; the handle is inert afterwards. */
-static int l_close(lua_State *L) {
-  events_ud_t *e = check(L);
+static void events_free(lua_State *L, events_ud_t *e) {
   if (e->ev) {
     luari_events_free(e->ev);
     e->ev = NULL;
@@ -251,15 +249,17 @@ static int l_close(lua_State *L) {
   luari_ref_clear(L, &e->on_bad_ref);
   luari_ref_clear(L, &e->on_down_ref);
   luari_ref_clear(L, &e->self_ref);
+}
+
+/* Frees the connection; the handle is inert afterwards. */
+static int l_close(lua_State *L) {
+  events_free(L, check(L));
   return 0;
 }
 
+/* Also what frees the callbacks of a connection that could not be set up. */
 static int l_gc(lua_State *L) {
-  events_ud_t *e = check(L);
-  if (e->ev) {
-    luari_events_free(e->ev);
-    e->ev = NULL;
-  }
+  events_free(L, check(L));
   return 0;
 }
 

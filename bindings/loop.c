@@ -1,6 +1,7 @@
 /* luari.loop: the event loop seen from Lua: monotonic time, one-shot
  * timers, signals, logging, run and stop. */
 #include "host.h"
+#include "../core/clock.h"
 
 #include <lauxlib.h>
 #include <errno.h>
@@ -27,14 +28,8 @@ typedef struct signal_ud {
   int self_ref;
 } signal_ud_t;
 
-static double monotonic_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int l_now(lua_State *L) {
-  lua_pushnumber(L, monotonic_now());
+  lua_pushnumber(L, luari_monotonic_now());
   return 1;
 }
 

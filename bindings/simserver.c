@@ -382,12 +382,9 @@ static int l_close(lua_State *L) {
   return 0;
 }
 
+/* Also what frees the callbacks of a server that never started listening. */
 static int l_server_gc(lua_State *L) {
-  server_ud_t *s = check_server(L);
-  if (s->srv) {
-    luari_simserver_free(s->srv);
-    s->srv = NULL;
-  }
+  server_free(L, check_server(L));
   return 0;
 }
 

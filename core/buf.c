@@ -77,3 +77,21 @@ void luari_buf_free(luari_buf_t *b) {
   b->data = NULL;
   b->len = b->cap = 0;
 }
+
+void luari_buf_wipe(luari_buf_t *b) {
+  if (b->data)
+    explicit_bzero(b->data, b->cap);
+  b->len = 0;
+}
+
+void luari_buf_wipe_free(luari_buf_t *b) {
+  luari_buf_wipe(b);
+  luari_buf_free(b);
+}
+
+void luari_wipe_free(char *s) {
+  if (s) {
+    explicit_bzero(s, strlen(s));
+    free(s);
+  }
+}

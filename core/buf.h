@@ -25,4 +25,10 @@ void luari_buf_consume(luari_buf_t *b, size_t n);
 void luari_buf_reset(luari_buf_t *b);
 void luari_buf_free(luari_buf_t *b);
 
+/* For buffers and strings that held a secret (a password, an Authorization
+ * header): zero every byte first, in a way the compiler cannot drop. */
+void luari_buf_wipe(luari_buf_t *b);
+void luari_buf_wipe_free(luari_buf_t *b);
+void luari_wipe_free(char *s);
+
 #endif

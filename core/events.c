@@ -66,13 +66,6 @@ static char *dup_or_null(const char *s) {
   return s ? strdup(s) : NULL;
 }
 
-static void wipe_free(char *s) {
-  if (s) {
-    memset(s, 0, strlen(s));
-    free(s);
-  }
-}
-
 static void enter(luari_events_t *ev) {
   ev->depth++;
 }
@@ -158,7 +151,7 @@ static void teardown(luari_events_t *ev) {
     close(ev->fd);
     ev->fd = -1;
   }
-  luari_buf_reset(&ev->out);
+  luari_buf_wipe(&ev->out);
   luari_buf_reset(&ev->in);
   ev->in_pos = 0;
 }
@@ -344,6 +337,8 @@ static void flush_out(luari_events_t *ev) {
     }
     luari_buf_consume(&ev->out, (size_t)n);
   }
+  /* All sent: the request's Authorization header need not stay in memory. */
+  luari_buf_wipe(&ev->out);
 }
 
 static void begin_upgrade(luari_events_t *ev) {
@@ -365,10 +360,8 @@ static void begin_upgrade(luari_events_t *ev) {
   }
   luari_buf_appendf(&host, "%s%s%s:%d", u->ipv6 ? "[" : "", u->host, u->ipv6 ? "]" : "", u->port);
   luari_ws_upgrade_request(&ev->out, host.data, target.data, ev->key, headers.data);
-  if (headers.data)
-    memset(headers.data, 0, headers.len);
   luari_buf_free(&target);
-  luari_buf_free(&headers);
+  luari_buf_wipe_free(&headers);
   luari_buf_free(&host);
   ev->state = S_UPGRADE;
   flush_out(ev);
@@ -651,13 +644,13 @@ void luari_events_free(luari_events_t *ev) {
   }
   teardown(ev);
   ev_async_stop(ev->loop, &ev->async);
-  luari_buf_free(&ev->out);
+  luari_buf_wipe_free(&ev->out);
   luari_buf_free(&ev->in);
   if (ev->ssl_ctx)
     SSL_CTX_free(ev->ssl_ctx);
   free(ev->apps);
-  wipe_free(ev->user);
-  wipe_free(ev->password);
+  luari_wipe_free(ev->user);
+  luari_wipe_free(ev->password);
   free(ev->ca_file);
   free(ev);
 }

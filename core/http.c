@@ -266,24 +266,24 @@ void luari_http_set_max_connections(luari_http_t *http, long n) {
   curl_multi_setopt(http->multi, CURLMOPT_MAXCONNECTS, n);
 }
 
-static void wipe_string(char *s) {
-  if (s) {
-    memset(s, 0, strlen(s));
-    free(s);
-  }
+/* The header lists hold the Authorization header. */
+static void free_headers(struct curl_slist *list) {
+  for (struct curl_slist *s = list; s; s = s->next)
+    explicit_bzero(s->data, strlen(s->data));
+  curl_slist_free_all(list);
 }
 
 int luari_http_set_auth(luari_http_t *http, const char *user, const char *password) {
-  curl_slist_free_all(http->plain_headers);
-  curl_slist_free_all(http->json_headers);
+  free_headers(http->plain_headers);
+  free_headers(http->json_headers);
   http->plain_headers = http->json_headers = NULL;
-  wipe_string(http->auth_header);
+  luari_wipe_free(http->auth_header);
   http->auth_header = NULL;
   struct curl_slist *plain = curl_slist_append(NULL, "Expect:");
   if (user && password) {
     luari_buf_t h = LUARI_BUF_INIT;
     if (luari_basic_auth_header(&h, user, password) != 0) {
-      luari_buf_free(&h);
+      luari_buf_wipe_free(&h);
       return -1;
     }
     http->auth_header = h.data;
@@ -410,9 +410,9 @@ void luari_http_free(luari_http_t *http) {
   while (http->npool > 0)
     curl_easy_cleanup(http->pool[--http->npool]);
   curl_multi_cleanup(http->multi);
-  curl_slist_free_all(http->plain_headers);
-  curl_slist_free_all(http->json_headers);
-  wipe_string(http->auth_header);
+  free_headers(http->plain_headers);
+  free_headers(http->json_headers);
+  luari_wipe_free(http->auth_header);
   free(http->ca_file);
   if (http->hooks.destroy)
     http->hooks.destroy(http->hooks.data);

@@ -2,6 +2,7 @@
  * in "external" mode: its epoll descriptor is one ev_io, its timeout one
  * ev_timer. Upgraded sockets leave MHD and get an ev_io of their own. */
 #include "simserver.h"
+#include "clock.h"
 
 #include "buf.h"
 #include "ws.h"
@@ -607,14 +608,8 @@ int luari_simreq_respond(luari_simreq_t *req, const luari_simresp_t *resp) {
 
 /* --- the MHD loop on libev --- */
 
-static double monotonic_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void run_mhd(luari_simserver_t *srv) {
-  srv->pass_started = monotonic_now();
+  srv->pass_started = luari_monotonic_now();
   MHD_run(srv->mhd);
   MHD_UNSIGNED_LONG_LONG ms;
   if (MHD_get_timeout(srv->mhd, &ms) == MHD_YES)
@@ -740,6 +735,7 @@ void luari_simserver_free(luari_simserver_t *srv) {
     if (req->gone)
       req->gone(req->owner);
     req->gone = NULL;
+    /* MHD must not stop with a connection suspended: answering resumes it. */
     if (!req->answered && req->suspended) {
       static const char body[] = "{\"message\": \"Shutting down\"}";
       luari_simresp_t resp = { 503, body, sizeof body - 1, NULL, 0, 0, 0 };

@@ -43,7 +43,10 @@ void luari_simserver_set_write_timeout(luari_simserver_t *srv, double seconds);
 /* Seconds a kept-alive HTTP connection may stay idle before the server
  * closes it (Asterisk's http.conf session_keep_alive; 0: 120). */
 void luari_simserver_set_idle_timeout(luari_simserver_t *srv, unsigned seconds);
-/* Ends every WebSocket (1001) and pending request (503), then stops. */
+/* Stops at once, as when Asterisk itself goes away: every WebSocket is
+ * closed without a close frame, and connections are closed with no reply
+ * (a pending request is given a 503 only to resume it first); the Lua
+ * handles of pending requests are told they are gone. */
 void luari_simserver_free(luari_simserver_t *srv);
 
 /* --- a request --- */

@@ -263,9 +263,6 @@ int luari_basic_auth_header(luari_buf_t *out, const char *user, const char *pass
     rc = luari_buf_append(out, " ", 1);
   if (rc == 0)
     rc = luari_base64(out, plain.data, plain.len);
-  /* The plain text held the password: wipe it before freeing. */
-  if (plain.data)
-    memset(plain.data, 0, plain.cap);
-  luari_buf_free(&plain);
+  luari_buf_wipe_free(&plain); /* it held the password */
   return rc;
 }

@@ -13,6 +13,7 @@
  * by whichever thread reads or writes; the queue and the statistics under
  * `mu`. */
 #include "wsthread.h"
+#include "clock.h"
 
 #include "buf.h"
 #include "ws.h"
@@ -66,12 +67,6 @@ struct luari_wsthread {
 #define END_TEXT 1024
 
 #define DEFAULT_MAX_QUEUE ((size_t)256 << 20)
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* --- the queue --- */
 
@@ -190,7 +185,7 @@ static ssize_t sock_recv(void *data, uint8_t *buf, size_t len) {
     while (n < 0 && errno == EINTR);
   }
   if (n > 0) {
-    t->last_rx = now_s();
+    t->last_rx = luari_monotonic_now();
     t->drained = (size_t)n < len && !(t->opts.ssl && SSL_pending(t->opts.ssl) > 0);
   }
   return n;
@@ -327,7 +322,7 @@ static int take_commands(luari_wsthread_t *t, int *code) {
 
 static int poll_timeout_ms(luari_wsthread_t *t, double next_ping, int reading) {
   double wait = reading ? 1.0 : GUARD_TICK_MS / 1000.0;
-  double now = now_s();
+  double now = luari_monotonic_now();
   if (t->opts.ping_interval > 0 && next_ping - now < wait)
     wait = next_ping - now;
   if (t->close_deadline > 0 && t->close_deadline - now < wait)
@@ -349,7 +344,7 @@ static int readable_now(luari_wsthread_t *t) {
 static void *guard_main(void *arg) {
   luari_wsthread_t *t = arg;
   double ping = t->opts.ping_interval;
-  double next_ping = now_s() + ping;
+  double next_ping = luari_monotonic_now() + ping;
   int over_limit_logged = 0;
   size_t max_queue = t->opts.max_queue ? t->opts.max_queue : DEFAULT_MAX_QUEUE;
   unsigned long seen_reads = 0;
@@ -385,7 +380,7 @@ static void *guard_main(void *arg) {
     }
     if ((cmds & CMD_CLOSE) && t->close_deadline == 0) {
       luari_ws_close(t->ws, code ? code : 1000, "");
-      t->close_deadline = now_s() + 2.0;
+      t->close_deadline = luari_monotonic_now() + 2.0;
     }
     int read_now = 0;
     if (reading && main_came_back(t)) {
@@ -415,7 +410,7 @@ static void *guard_main(void *arg) {
     t->guard_reading = 1;
     pump(t, read_now);
     seen_reads = t->reads;
-    double now = now_s();
+    double now = luari_monotonic_now();
     if (!t->ended && t->close_deadline > 0 && now >= t->close_deadline)
       end(t, LUARI_WSEND_CLOSED, "closed (the server did not answer the close)");
     if (!t->ended && ping > 0 && now >= next_ping && t->close_deadline == 0) {
@@ -447,7 +442,7 @@ luari_wsthread_t *luari_wsthread_start(const luari_wsthread_options_t *opts) {
   t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   pthread_mutex_init(&t->mu, NULL);
   pthread_mutex_init(&t->io, NULL);
-  t->last_rx = now_s();
+  t->last_rx = luari_monotonic_now();
   luari_ws_io_t io = { t, sock_recv, sock_send, NULL, on_message, on_close };
   t->ws = luari_ws_new(LUARI_WS_CLIENT, &io, opts->max_message);
   if (!t->name || t->wake_fd < 0 || !t->ws ||

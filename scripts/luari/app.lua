@@ -39,7 +39,7 @@ function App.new(opts)
     hangup_grace = opts.hangup_grace or 10,
     on_call_end = opts.on_call_end,
     metrics = opts.metrics,
-    stats = { events = 0, unrouted = 0, calls = 0, active = 0, flow_errors = 0, by_type = {} },
+    stats = { events = 0, unrouted = 0, calls = 0, active = 0, flow_errors = 0 },
   }, App)
   for _, name in ipairs(opts.apps or { "luari" }) do
     app.apps[name] = true
@@ -103,10 +103,8 @@ end
 local function count(app, ev)
   local stats = app.stats
   stats.events = stats.events + 1
-  local t = ev.type or "?"
-  stats.by_type[t] = (stats.by_type[t] or 0) + 1
   if app.metrics then
-    app.metrics:inc("luari_events_total", { type = t })
+    app.metrics:inc("luari_events_total", { type = ev.type or "?" })
   end
 end
 

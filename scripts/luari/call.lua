@@ -403,15 +403,7 @@ function Call:sleep(seconds)
   if type(seconds) ~= "number" or seconds < 0 then
     error("call:sleep: seconds must be a number >= 0", 2)
   end
-  local backend = self._rt.backend
-  return self:_wait(function(wake)
-    local t = backend.timer(seconds, function()
-      wake(true)
-    end)
-    return function()
-      t:stop()
-    end
-  end)
+  return self:_wait(self._rt:sleep_start(seconds))
 end
 
 -- --- ARI operations on this call's channel --------------------------------------

@@ -331,16 +331,21 @@ function Runtime:interrupt(th, ...)
   return true
 end
 
-function Runtime:sleep(seconds)
+-- What a wait of `seconds` starts (for Runtime:await and Call:_wait).
+function Runtime:sleep_start(seconds)
   local backend = self.backend
-  return self:await(function(wake)
+  return function(wake)
     local t = backend.timer(seconds, function()
       wake(true)
     end)
     return function()
       t:stop()
     end
-  end)
+  end
+end
+
+function Runtime:sleep(seconds)
+  return self:await(self:sleep_start(seconds))
 end
 
 -- Stop a thread for good: its wait is cancelled and it never runs again.

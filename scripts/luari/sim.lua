@@ -14,6 +14,7 @@
 -- and the whole transcript. Time is virtual: a flow that waits 30 s takes
 -- microseconds.
 
+local dtmf = require "luari.sim.dtmf"
 local transcript = require "luari.sim.transcript"
 local World = require "luari.sim.world"
 
@@ -116,13 +117,13 @@ local DIGITS = "^[%d%*#A-Da-d]+$"
 
 -- "1@2.0,#@4.5" (digits at seconds from now) into caller key presses.
 function sim.schedule_dtmf(world, id, spec)
-  for item in tostring(spec):gmatch("[^,]+") do
-    local digits, at = item:match("^%s*([%d%*#A-Da-d]+)@([%d%.]+)%s*$")
-    if not digits or not tonumber(at) then
-      raise("bad DTMF item '" .. item .. "' (expected DIGITS@SECONDS, e.g. 1@2.0)")
-    end
-    world.clock:after(tonumber(at), function()
-      world:press(id, digits)
+  local schedule, err = dtmf.parse(spec)
+  if not schedule then
+    raise(err)
+  end
+  for _, item in ipairs(schedule) do
+    world.clock:after(item.at, function()
+      world:press(id, item.digits)
     end)
   end
 end

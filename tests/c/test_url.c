@@ -85,10 +85,29 @@ static void test_base64(void) {
   luari_buf_free(&h);
 }
 
+/* A buffer that held a password is zeroed to its capacity, not just
+ * truncated, and is still usable afterwards. */
+static void test_wipe(void) {
+  luari_buf_t b = LUARI_BUF_INIT;
+  luari_basic_auth_header(&b, "asterisk", "s3cret");
+  size_t cap = b.cap;
+  luari_buf_consume(&b, 10); /* moved, as after a partial send */
+  luari_buf_wipe(&b);
+  int zero = 1;
+  for (size_t i = 0; i < cap; i++)
+    zero &= b.data[i] == 0;
+  CHECK(zero && b.len == 0 && b.cap == cap, "a wiped buffer is zero to its capacity");
+  luari_buf_appends(&b, "again");
+  CHECK_STR(b.data, "again", "a wiped buffer can be written again");
+  luari_buf_wipe_free(&b);
+  CHECK(b.data == NULL && b.cap == 0, "wipe_free frees the buffer");
+}
+
 int main(void) {
   test_escape();
   test_query();
   test_parse();
   test_base64();
+  test_wipe();
   TEST_DONE();
 }

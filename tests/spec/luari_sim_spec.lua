@@ -333,6 +333,17 @@ describe("luari.sim", function()
       has(failure(function() sim.call(MENU, { dtmf = "1@x" }) end), "bad DTMF item '1@x'")
     end)
 
+    it("reads a DTMF schedule as both faces of the simulator take it", function()
+      local dtmf = require "luari.sim.dtmf"
+      assert.are.same({ { digits = "1", at = 2 }, { digits = "#*", at = 4.5 } }, dtmf.parse("1@2.0, #*@4.5"))
+      assert.are.same({}, dtmf.parse(""))
+      for _, bad in ipairs({ "1", "1@", "x@1", "1@1.2.3", "1@2,,#@x" }) do
+        local list, err = dtmf.parse(bad)
+        assert.is_nil(list, bad)
+        assert.is_truthy(err:find("bad DTMF item", 1, true), err)
+      end
+    end)
+
     it("plays a DTMF schedule and a hang-up time", function()
       local call = sim.call(MENU, { dtmf = "2@1.5", hangup_at = 3 })
       call:expect_record("message")

@@ -7,6 +7,7 @@ local json = require "luari.json"
 local loop = require "luari.loop"
 local simserver = require "luari.simserver"
 local Load = require "luari.sim.load"
+local dtmf = require "luari.sim.dtmf"
 local Model = require "luari.sim.model"
 local RealClock = require "luari.sim.realclock"
 local router = require "luari.sim.model.router"
@@ -427,21 +428,9 @@ end
 
 -- --- /sim: driving the simulated callers ----------------------------------------------------
 
-local function parse_dtmf_schedule(spec)
-  local out = {}
-  for item in tostring(spec or ""):gmatch("[^,]+") do
-    local digits, at = item:match("^%s*([%d%*#A-Da-d]+)@([%d%.]+)%s*$")
-    if not digits then
-      return nil, "bad DTMF item '" .. item .. "' (expected DIGITS@SECONDS)"
-    end
-    out[#out + 1] = { digits = digits, at = tonumber(at) }
-  end
-  return out
-end
-
 function Server:schedule_caller(id, opts)
   local model, clock = self.model, self.clock
-  local schedule, err = parse_dtmf_schedule(opts.dtmf)
+  local schedule, err = dtmf.parse(opts.dtmf)
   if not schedule then
     return nil, err
   end
@@ -563,7 +552,7 @@ function Server:control_request(method, path, data)
       return 400, { message = "rate (calls a second, > 0) and count (an integer >= 1) are required" }
     end
     if data.dtmf then
-      local ok, err = parse_dtmf_schedule(data.dtmf)
+      local ok, err = dtmf.parse(data.dtmf)
       if not ok then
         return 400, { message = err }
       end
