@@ -45,8 +45,8 @@ function App.new(opts)
     app.apps[name] = true
   end
   local rt = app.rt
-  rt.claim = function(th, kind, id)
-    app:claim(th.call, kind, id)
+  rt.claim = function(th, kind, id, other_half)
+    app:claim(th.call, kind, id, other_half)
   end
   rt.on_error = function(th, err, trace)
     app:thread_failed(th, err, trace)
@@ -69,7 +69,8 @@ end
 
 -- --- ownership -------------------------------------------------------------
 
-function App:claim(call, kind, id)
+-- other_half: a Local channel's ;2 half, hung up with its ;1 half.
+function App:claim(call, kind, id, other_half)
   if not call then
     return
   end
@@ -79,7 +80,7 @@ function App:claim(call, kind, id)
     self.channel_owner[id] = call
   end
   call._owned = call._owned or {}
-  call._owned[#call._owned + 1] = { kind = kind, id = id }
+  call._owned[#call._owned + 1] = { kind = kind, id = id, other_half = other_half or nil }
 end
 
 -- A thread that belongs to `call` (the flow, luari.spawn, on_hangup
@@ -309,7 +310,7 @@ function App:end_call(call)
   end
   for _, owned in ipairs(call._owned or {}) do
     if owned.kind == "channel" and self.channel_owner[owned.id] == call and owned.id ~= call.id
-      and not owned.id:find(";2$") then
+      and not owned.other_half then
       hangup_channel(self, owned.id, "flow ended")
     end
   end

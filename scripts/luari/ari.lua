@@ -323,10 +323,11 @@ local function pick_ids(rt, th, spec, args, opts)
   return opts, { kind = what.kind, ids = ids }
 end
 
--- The flow owns what it creates from the first event on.
+-- The flow owns what it creates from the first event on. The second id
+-- is a Local channel's ;2 half, which goes when the first is hung up.
 local function claim(rt, th, claims)
-  for _, id in ipairs(claims.ids) do
-    rt.claim(th, claims.kind, id)
+  for i, id in ipairs(claims.ids) do
+    rt.claim(th, claims.kind, id, i == 2)
   end
 end
 

@@ -177,6 +177,27 @@ describe("a flow that ends before its first wait", function()
   end)
 end)
 
+describe("a flow that ends with Local channels of its own", function()
+  it("hangs up each first half, not the ;2 half that goes with it, whatever its id", function()
+    local c = T.call([[
+      local ari = require "luari.ari"
+      return function(call)
+        call:answer()
+        T.got("a", ari.channels.originate({ endpoint = "Local/1000@wait", app = "luari", channelId = "a" }))
+        T.got("b", ari.channels.originate({ endpoint = "Local/1000@wait", app = "luari", channelId = "b",
+          otherChannelId = "b-other" }))
+      end
+    ]])
+    assert.is_true(c:finish(5))
+    local deleted = {}
+    for _, e in ipairs(T.find_requests(c, "DELETE", "^/channels/")) do
+      deleted[#deleted + 1] = e.path:match("^/channels/(.*)$")
+    end
+    table.sort(deleted)
+    assert.are.same({ c.id, "a", "b" }, deleted)
+  end)
+end)
+
 describe("a finished call", function()
   it("leaves a tombstone for its channel, not itself: late events are ignored quietly, then forgotten", function()
     local c = T.call([[
