@@ -125,12 +125,16 @@ local function count_call(app, call, delta, failed)
   end
 end
 
+-- The id of a channel or bridge object in an event, if it has one.
+local function id_of(obj)
+  return type(obj) == "table" and type(obj.id) == "string" and obj.id or nil
+end
+
 local function forget(app, ev)
-  local ch = ev.channel
-  if ev.type == "ChannelDestroyed" and type(ch) == "table" then
-    app.channel_owner[ch.id] = nil
-  elseif ev.type == "BridgeDestroyed" and type(ev.bridge) == "table" then
-    app.bridge_owner[ev.bridge.id] = nil
+  if ev.type == "ChannelDestroyed" and id_of(ev.channel) then
+    app.channel_owner[id_of(ev.channel)] = nil
+  elseif ev.type == "BridgeDestroyed" and id_of(ev.bridge) then
+    app.bridge_owner[id_of(ev.bridge)] = nil
   end
 end
 

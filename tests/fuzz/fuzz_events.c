@@ -63,11 +63,13 @@ static int init(void) {
   lua_State *L = host->L;
   /* Compiled code calls no hooks: interpret everything. */
   luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-  lua_sethook(L, line_hook, LUA_MASKLINE, 0);
   if (luaL_loadstring(L, HARNESS) != 0 || lua_pcall(L, 0, 1, 0) != 0) {
     fprintf(stderr, "fuzz harness: %s\n", lua_tostring(L, -1));
     return -1;
   }
+  /* After the harness: the runtime it made set its own (instruction
+   * budget) hook, and Lua has one hook at a time. */
+  lua_sethook(L, line_hook, LUA_MASKLINE, 0);
   luari_ref_set(L, &dispatch_ref, -1);
   lua_pop(L, 1);
   atexit(free_host);
