@@ -39,8 +39,15 @@ static const char HARNESS[] =
     "}\n"
     "local gen = setmetatable({ flows = { f = function(call) call:answer() call:wait_event('X', 1) end },\n"
     "  files = {}, number = 1, single = 'f' }, flows.Generation)\n"
-    "local app = App.new({ rt = Runtime.new(backend), generation = gen, apps = { 'luari' } })\n"
-    "return function(ev) app:on_event(ev) end\n";
+    "local rt = Runtime.new(backend)\n"
+    "local function new_app() return App.new({ rt = rt, generation = gen, apps = { 'luari' } }) end\n"
+    "local app = new_app()\n"
+    "-- Calls here never end (no timer fires): start afresh now and then, so\n"
+    "-- that memory stays bounded however long the fuzzer runs.\n"
+    "return function(ev)\n"
+    "  if app.stats.calls >= 1000 then app = new_app() end\n"
+    "  app:on_event(ev)\n"
+    "end\n";
 
 static void free_host(void) {
   luari_host_free(host);
