@@ -175,20 +175,7 @@ local function stop_watch(ctx)
   ctx.reloader:stop()
 end
 
--- The collector's pace. While the heap is small a lazy collector (the
--- host's pause of 150) saves CPU. With thousands of calls held, the heap
--- is mostly their live state, and garbage allowed to grow by half of it
--- again is RSS the process keeps: past GC_EAGER_KB the collector starts
--- a new cycle as soon as one ends and works twice as fast (10,000 parked
--- calls: 72 MB RSS down to 62, for a fifth more CPU; pause 100 at the
--- default pace leaves 63-64 MB). Back under GC_RELAXED_KB it relaxes.
-local GC_EAGER_KB, GC_RELAXED_KB = 24 * 1024, 16 * 1024
-
-local function set_gc_pace(eager)
-  collectgarbage("setpause", eager and 100 or 150)
-  collectgarbage("setstepmul", eager and 400 or 200)
-end
-
+-- Once a second, the collector's pace follows the heap (Runtime.pace_collector).
 local function start_gc_pacing(ctx)
   local eager = false
   local function check()
@@ -196,9 +183,9 @@ local function start_gc_pacing(ctx)
       return
     end
     local kb = collectgarbage("count")
-    if not eager and kb > GC_EAGER_KB or eager and kb < GC_RELAXED_KB then
-      eager = not eager
-      set_gc_pace(eager)
+    local now_eager = Runtime.pace_collector(eager, kb)
+    if now_eager ~= eager then
+      eager = now_eager
       loop.log("debug", string.format("Lua heap %.1f MB: %s collector", kb / 1024, eager and "eager" or "lazy"))
     end
     loop.timer(1, check)
