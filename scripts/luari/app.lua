@@ -215,7 +215,7 @@ end
 
 function App:start_call(ev)
   local ch = ev.channel
-  if type(ch) ~= "table" or type(ch.id) ~= "string" then
+  if type(ch) ~= "table" or type(ch.id) ~= "string" or ch.id == "" then
     self:log("error", "StasisStart without a channel id: ignored")
     return
   end

@@ -1,6 +1,6 @@
 /* libFuzzer target: a text message from the events WebSocket, through
  * what luari does with it: cjson decoding in C, routing, and the
- * dispatcher with flows running (on a backend that answers nothing). */
+ * dispatcher with flows waiting in each call method (events_harness.lua). */
 #include "../../bindings/host.h"
 
 #include <lauxlib.h>
@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* libFuzzer only sees coverage of C code; the routing and dispatch are Lua.
  * A line hook turns every Lua line run into a feature in these extra
@@ -27,27 +28,15 @@ static void line_hook(lua_State *L, lua_Debug *ar) {
 static luari_host_t *host;
 static int dispatch_ref = LUA_NOREF;
 
-static const char HARNESS[] =
-    "local App = require 'luari.app'\n"
-    "local Runtime = require 'luari.runtime'\n"
-    "local flows = require 'luari.flows'\n"
-    "local backend = {\n"
-    "  request = function(m, s, q, b, t, cb) return { cancel = function() end } end,\n"
-    "  timer = function(s, fn) return { stop = function() end } end,\n"
-    "  now = function() return 0 end,\n"
-    "  log = function() end,\n"
-    "}\n"
-    "local gen = setmetatable({ flows = { f = function(call) call:answer() call:wait_event('X', 1) end },\n"
-    "  files = {}, number = 1, single = 'f' }, flows.Generation)\n"
-    "local rt = Runtime.new(backend)\n"
-    "local function new_app() return App.new({ rt = rt, generation = gen, apps = { 'luari' } }) end\n"
-    "local app = new_app()\n"
-    "-- Calls here never end (no timer fires): start afresh now and then, so\n"
-    "-- that memory stays bounded however long the fuzzer runs.\n"
-    "return function(ev)\n"
-    "  if app.stats.calls >= 1000 then app = new_app() end\n"
-    "  app:on_event(ev)\n"
-    "end\n";
+/* tests/fuzz/events_harness.lua, found beside this file. */
+static const char *harness_path(void) {
+  static char path[512];
+  const char *file = __FILE__;
+  const char *slash = strrchr(file, '/');
+  int dir_len = slash ? (int)(slash - file) + 1 : 0;
+  snprintf(path, sizeof path, "%.*sevents_harness.lua", dir_len, file);
+  return path;
+}
 
 static void free_host(void) {
   luari_host_free(host);
@@ -70,7 +59,7 @@ static int init(void) {
   lua_State *L = host->L;
   /* Compiled code calls no hooks: interpret everything. */
   luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-  if (luaL_loadstring(L, HARNESS) != 0 || lua_pcall(L, 0, 1, 0) != 0) {
+  if (luaL_loadfile(L, harness_path()) != 0 || lua_pcall(L, 0, 1, 0) != 0) {
     fprintf(stderr, "fuzz harness: %s\n", lua_tostring(L, -1));
     return -1;
   }
@@ -96,9 +85,14 @@ static int dispatch(const uint8_t *data, size_t size) {
   if (luari_json_decode(host, L, (const char *)data, size) == 0 && lua_istable(L, -1)) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
     lua_insert(L, -2);
-    if (lua_pcall(L, 1, 0, 0) != 0) {
+    if (lua_pcall(L, 1, 1, 0) != 0) {
       /* A Lua error on any event is a bug: events must never raise. */
       fprintf(stderr, "dispatch raised: %s\n", lua_tostring(L, -1));
+      abort();
+    }
+    if (lua_isstring(L, -1)) {
+      /* Nor may they make a flow, or luari's own code, fail. */
+      fprintf(stderr, "dispatch failed: %s\n", lua_tostring(L, -1));
       abort();
     }
   }

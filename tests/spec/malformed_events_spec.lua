@@ -58,7 +58,7 @@ local TEMPLATES = {
 }
 
 local NIL = {}
-local WRONG = { NIL, "?", 7, {}, false }
+local WRONG = { NIL, "", "?", 7, {}, false }
 
 -- Every field, and every field of a table field, as a path: { "channel", "id" }.
 local function paths(ev)
