@@ -52,16 +52,38 @@ local backend = {
   end,
 }
 
+local luari = require "luari"
+
+-- Every kind of wait a flow has, one after the other; each ends only on
+-- the events the fuzzer finds (or on the call going away).
 local function flow(call)
+  call:on_hangup(function() end)
   call:answer()
-  for _ = 1, 3 do
+  local watcher = luari.spawn(function()
+    call:wait_event("ChannelDtmfReceived", 5)
+  end)
+  for _ = 1, 2 do
+    local h = call:play_async("sound:hello-world")
+    if h then
+      h:wait(5)
+    end
     call:play("sound:hello-world")
     call:read_digits({ max = 2, timeout = 5 })
     call:prompt({ media = "sound:hello-world", max = 1, tries = 1 })
     call:record("msg", { maxDurationSeconds = 5 })
     call:wait_event("ChannelVarset", 5)
   end
-  call:dial("Local/1000@wait", { timeout = 5 })
+  local peer = call:dial("Local/1000@wait", { timeout = 5 })
+  if peer then
+    peer:play("sound:beep")
+    peer:wait_hangup(5)
+  end
+  local out = luari.originate({ endpoint = "Local/1000@wait" })
+  if out then
+    out:wait_answer(5)
+  end
+  luari.wait(watcher)
+  call:wait_hangup(5)
 end
 
 local gen = setmetatable({ flows = { f = flow }, files = {}, number = 1, single = "f" }, flows.Generation)
