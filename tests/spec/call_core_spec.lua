@@ -51,6 +51,60 @@ describe("call:wait_event", function()
     assert.are.same({ n = 2, t = 3, nil, "timeout" }, T.values("none"))
   end)
 
+  it("keeps what arrived meanwhile, in order, including events the call's methods used", function()
+    local c = T.call([[
+      return function(call)
+        call:answer()
+        call:play("sound:beep")
+        call:sleep(5) -- the caller presses 1, then 2, meanwhile
+        T.got("played", call:wait_event("PlaybackFinished", 1))
+        T.got("first", call:wait_event("ChannelDtmfReceived", 1))
+        T.got("second", call:wait_event("ChannelDtmfReceived", 1))
+        T.got("none", call:wait_event("ChannelDtmfReceived", 1))
+      end
+    ]])
+    c:expect("answer")
+    c:advance(1)
+    c:press("12")
+    assert.is_true(c:finish())
+    assert.are.equal("sound:beep", T.value("played").playback.media_uri)
+    assert.are.equal("1", T.value("first").digit)
+    assert.are.equal("2", T.value("second").digit)
+    assert.are.equal("timeout", T.values("none")[2])
+  end)
+
+  it("keeps the latest INBOX_LIMIT unread events, and warns once when it drops older ones", function()
+    local Call = require "luari.call"
+    local limit = Call.INBOX_LIMIT
+    Call.INBOX_LIMIT = 3
+    local ok, err = pcall(function()
+      local c = T.call([[
+        return function(call)
+          call:answer()
+          call:sleep(5) -- the caller presses 1 to 5 meanwhile
+          for i = 1, 4 do
+            T.got("ev" .. i, call:wait_event("ChannelDtmfReceived", 1))
+          end
+        end
+      ]])
+      c:expect("answer")
+      c:advance(1)
+      c:press("12345")
+      assert.is_true(c:finish())
+      assert.are.same({ "3", "4", "5" }, { T.value("ev1").digit, T.value("ev2").digit, T.value("ev3").digit })
+      assert.are.equal("timeout", T.values("ev4")[2])
+      local warned = 0
+      for _, line in ipairs(c:logs("warn")) do
+        if line:find("inbox over 3 events", 1, true) then
+          warned = warned + 1
+        end
+      end
+      assert.are.equal(1, warned)
+    end)
+    Call.INBOX_LIMIT = limit
+    assert(ok, err)
+  end)
+
   it("returns nil, 'hangup' when the caller hangs up while it waits", function()
     local c = T.call([[
       return function(call)
