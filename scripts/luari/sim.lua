@@ -284,6 +284,16 @@ function SimCall:expect_play(media)
   return { media = media_list(e), request = e }
 end
 
+-- Whether a request's query has each of these parameters, as text.
+local function query_has(query, want)
+  for k, v in pairs(want) do
+    if tostring(query[k]) ~= tostring(v) then
+      return false
+    end
+  end
+  return true
+end
+
 -- The flow leaves the application back to the dialplan (at context,
 -- extension, priority, label when given). Returns the request's parameters.
 function SimCall:expect_continue(context, extension, priority, label)
@@ -295,12 +305,7 @@ function SimCall:expect_continue(context, extension, priority, label)
   local expected = "continue in the dialplan" .. (#where > 0 and (" at " .. table.concat(where, ",")) or "")
   local e = self:_expect_op("expect_continue(" .. quoted_args(context, extension, priority, label) .. ")",
     expected, { continueInDialplan = true }, function(e)
-      for k, v in pairs(want) do
-        if tostring(e.query[k]) ~= tostring(v) then
-          return false
-        end
-      end
-      return true
+      return query_has(e.query, want)
     end)
   return e.query
 end
@@ -337,12 +342,7 @@ function SimCall:expect(nickname, params)
   local expected = "do " .. tostring(nickname) .. (#wanted > 0 and (" with " .. table.concat(wanted, " ")) or "")
   local e = self:_expect_op("expect(" .. quoted_args(nickname) .. ")", expected, { [nickname] = true },
     function(e)
-      for k, v in pairs(params or {}) do
-        if tostring(e.query[k]) ~= tostring(v) then
-          return false
-        end
-      end
-      return true
+      return query_has(e.query, params or {})
     end)
   return e.query
 end

@@ -75,6 +75,22 @@ local function from_config(o, v)
   return value
 end
 
+-- For a command's main: options.parse, then a bad option is printed with
+-- the usage text on stderr and --help prints it on stdout. Returns opts,
+-- positional, source; or nil and the exit code (2 or 0).
+function options.command(name, usage, spec, args, config)
+  local opts, positional, source = options.parse(spec, args, nil, config)
+  if not opts then
+    io.stderr:write("luari ", name, ": ", positional, "\n\n", usage)
+    return nil, 2
+  end
+  if opts.help then
+    io.stdout:write(usage)
+    return nil, 0
+  end
+  return opts, positional, source
+end
+
 -- Returns opts (keys with - turned into _), positional args, and where each
 -- value came from ("cli", "env", "config", "default"); or nil, error.
 -- Precedence: command line, then environment, then `config` (a table, e.g.

@@ -256,14 +256,9 @@ local function settings(args)
       return nil, 2
     end
   end
-  local opts, positional, source = options.parse(run.SPEC, args, nil, cfg)
+  local opts, positional, source = options.command("run", usage(), run.SPEC, args, cfg)
   if not opts then
-    io.stderr:write("luari run: ", positional, "\n\n", usage())
-    return nil, 2
-  end
-  if opts.help then
-    io.stdout:write(usage())
-    return nil, 0
+    return nil, positional
   end
   local flows = positional[1] or (cfg and cfg.flows)
   if #positional > 1 or not flows then

@@ -28,14 +28,9 @@ local function usage()
 end
 
 function cmd.main(args)
-  local opts, positional = options.parse(cmd.SPEC, args)
+  local opts, positional = options.command("sim", usage(), cmd.SPEC, args)
   if not opts then
-    io.stderr:write("luari sim: ", positional, "\n\n", usage())
-    return 2
-  end
-  if opts.help then
-    io.stdout:write(usage())
-    return 0
+    return positional
   end
   if #positional ~= 1 then
     io.stderr:write("luari sim: give one flow file (or a directory and --flow NAME)\n\n", usage())

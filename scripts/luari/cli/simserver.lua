@@ -33,14 +33,9 @@ local function usage()
 end
 
 function cmd.main(args)
-  local opts, positional = options.parse(cmd.SPEC, args)
+  local opts, positional = options.command("sim-server", usage(), cmd.SPEC, args)
   if not opts then
-    io.stderr:write("luari sim-server: ", positional, "\n\n", usage())
-    return 2
-  end
-  if opts.help then
-    io.stdout:write(usage())
-    return 0
+    return positional
   end
   loop.set_log({ level = opts.log_level })
   local host, port = options.host_port(opts.listen)
