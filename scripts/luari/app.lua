@@ -101,11 +101,19 @@ end
 
 -- --- events -----------------------------------------------------------------
 
+-- The labels of luari_events_total, one table per event type: not a new
+-- one for every event.
+local event_labels = setmetatable({}, { __index = function(t, type_name)
+  local labels = { type = type_name }
+  t[type_name] = labels
+  return labels
+end })
+
 local function count(app, ev)
   local stats = app.stats
   stats.events = stats.events + 1
   if app.metrics then
-    app.metrics:inc("luari_events_total", { type = ev.type or "?" })
+    app.metrics:inc("luari_events_total", event_labels[type(ev.type) == "string" and ev.type or "?"])
   end
 end
 
