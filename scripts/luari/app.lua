@@ -133,10 +133,7 @@ local function count_call(app, call, delta, failed)
   end
 end
 
--- The id of a channel or bridge object in an event, if it has one.
-local function id_of(obj)
-  return type(obj) == "table" and type(obj.id) == "string" and obj.id or nil
-end
+local id_of = router.id_of
 
 local function forget(app, ev)
   if ev.type == "ChannelDestroyed" and id_of(ev.channel) then
@@ -223,7 +220,7 @@ end
 
 function App:start_call(ev)
   local ch = ev.channel
-  if type(ch) ~= "table" or type(ch.id) ~= "string" or ch.id == "" then
+  if not id_of(ch) then
     self:log("error", "StasisStart without a channel id: ignored")
     return
   end

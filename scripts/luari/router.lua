@@ -23,9 +23,12 @@ local function add_target(channels, bridges, uri)
   end
 end
 
-local function id_of(v)
-  return type(v) == "table" and v.id or nil
+-- The id of a channel or bridge object in an event, if it has a usable one.
+function router.id_of(v)
+  local id = type(v) == "table" and v.id
+  return type(id) == "string" and id ~= "" and id or nil
 end
+local id_of = router.id_of
 
 -- Returns two arrays: channel ids and bridge ids (possibly empty).
 function router.keys(ev)
