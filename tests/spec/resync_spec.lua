@@ -40,15 +40,21 @@ local function count_lines(lines, text)
   return n
 end
 
+-- A call whose flow sleeps 20 s, 1 s into it.
+local function sleeping_call()
+  local c = T.call([[
+    return function(call)
+      call:answer()
+      T.got("slept", call:sleep(20))
+    end
+  ]])
+  c:advance(1)
+  return c
+end
+
 describe("resync", function()
   it("tries a failed check again, and a call still there carries on", function()
-    local c = T.call([[
-      return function(call)
-        call:answer()
-        T.got("slept", call:sleep(20))
-      end
-    ]])
-    c:advance(1)
+    local c = sleeping_call()
     local asked = intercept_gets(c, function(_, n)
       if n <= 2 then
         return 500, { message = "Internal Server Error" }
@@ -64,13 +70,7 @@ describe("resync", function()
   end)
 
   it("gives up after three tries with one warning, and leaves the call alone", function()
-    local c = T.call([[
-      return function(call)
-        call:answer()
-        T.got("slept", call:sleep(20))
-      end
-    ]])
-    c:advance(1)
+    local c = sleeping_call()
     local asked = intercept_gets(c, function()
       return 500, { message = "Internal Server Error" }
     end)
