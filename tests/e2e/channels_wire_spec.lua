@@ -209,17 +209,19 @@ end
 
 -- --- running a block ------------------------------------------------------------------
 
--- A tap in front of the simulator: socat's dump of every byte luari sends
--- and receives (appended, so that its forked children share the file). It
--- listens on a port below the ephemeral range; one taken means another try.
+-- A tap in front of the simulator: socat's raw dump of every byte luari
+-- sends (-r: each chunk read is written whole, so that the forked children
+-- of concurrent connections, the events WebSocket and REST, cannot cut
+-- into each other's lines as -v's piecemeal text dump could). It listens
+-- on a port below the ephemeral range; one taken means another try.
 local function start_tap(sim)
   local dump = h.tmpdir() .. "/tap-" .. sim.port .. ".txt"
   math.randomseed(os.time() + sim.port)
   for _ = 1, 20 do
     local port = math.random(20000, 32000)
     os.remove(dump)
-    os.execute(string.format("socat -v TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:%d "
-      .. "2>> %s > /dev/null & echo $! > %s.pid", port, sim.port, dump, dump))
+    os.execute(string.format("socat -r %s TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:%d "
+      .. "2>> %s.err > /dev/null & echo $! > %s.pid", dump, port, sim.port, dump, dump))
     local pid = h.read(dump .. ".pid"):match("%d+")
     local up = h.wait_for(function()
       if os.execute("bash -c 'echo > /dev/tcp/127.0.0.1/" .. port .. "' 2>/dev/null") == 0 then
@@ -233,18 +235,15 @@ local function start_tap(sim)
       return { port = port, dump = dump, pid = pid }
     end
   end
-  error("socat found no free port to listen on: " .. h.read(dump))
+  error("socat found no free port to listen on: " .. h.read(dump .. ".err"))
 end
 
--- The request lines in the dump, as sent (socat writes a CR as the two
--- characters \r, and any byte outside printable ASCII as ".").
+-- The request lines in the dump, as sent. A request's body does not end
+-- with a newline, so the next request line may follow it on the same line.
 local function request_lines(dump)
   local lines = {}
-  for line in h.read(dump):gmatch("[^\n]+") do
-    local l = line:match("^(%u+ /ari/%S* HTTP/1%.1)\\r$")
-    if l then
-      lines[#lines + 1] = l
-    end
+  for l in h.read(dump):gmatch("%f[%u](%u+ /ari/%S* HTTP/1%.1)\r\n") do
+    lines[#lines + 1] = l
   end
   return lines
 end
@@ -283,8 +282,17 @@ local function run_block(name, steps, opts)
       by_step[i] = ari_requests[n]
     end
   end
+  local lines
+  if tap then
+    -- socat writes its dump on its own time: wait until it holds at least
+    -- every request the simulator got since the call came in.
+    lines = h.wait_for(function()
+      local l = request_lines(tap.dump)
+      return #l >= #ari_requests and l
+    end, 10, "the tap's dump to catch up")
+  end
   local block = { results = results, S = S, requests = by_step, nrequests = n, all = ari_requests,
-    lines = tap and request_lines(tap.dump) or nil, tap = tap, log = run.log }
+    lines = lines, tap = tap, log = run.log }
   return block
 end
 
