@@ -26,6 +26,23 @@ return function(call)
 end
 ]]
 
+-- What STACK_FLOW reported, checked; `state`: the channel's state when the
+-- flow got it. Each event type is logged at debug level (StasisEnd may
+-- come over the WebSocket after the hangup's reply, so after the RESULT).
+local function check_stack_result(run, state)
+  local r = h.results(run)[1]
+  assert.is_true(r.listed >= 1)
+  assert.are.equal(state, r.state)
+  assert.is_true(r.answered)
+  assert.are.equal("not_found", r.missing_code)
+  assert.are.equal(404, r.missing_status)
+  assert.are.equal("get: 404 Channel not found", r.missing_text)
+  assert.is_true(r.hung)
+  h.wait_log(run, "event StasisStart", 5, true)
+  h.wait_log(run, "event StasisEnd", 5, true)
+  return r
+end
+
 describe("luari run against luari sim-server", function()
   after_each(h.stop_all)
 
@@ -37,17 +54,8 @@ describe("luari run against luari sim-server", function()
       h.wait_log(run, "connected to Asterisk", 10, true)
       h.originate(ari, { "stack" })
       h.wait_log(run, "RESULT", 10, true)
-      local r = h.results(run)[1]
+      local r = check_stack_result(run, "Up")
       assert.truthy(tostring(r.version):match("^%d+%.%d+"), tostring(r.version))
-      assert.is_true(r.listed >= 1)
-      assert.are.equal("Up", r.state)
-      assert.is_true(r.answered)
-      assert.are.equal("not_found", r.missing_code)
-      assert.are.equal(404, r.missing_status)
-      assert.are.equal("get: 404 Channel not found", r.missing_text)
-      assert.is_true(r.hung)
-      h.wait_log(run, "event StasisStart", 5, true)
-      h.wait_log(run, "event StasisEnd", 5, true)
     end)
 
   it("makes REST calls on an incoming call, and sends credentials only in a header", function()
@@ -56,20 +64,9 @@ describe("luari run against luari sim-server", function()
     h.wait_log(run, "connected to Asterisk 22.10.1 at " .. sim.url, 10, true)
     h.call(sim, { args = { "stack" }, caller = "+15551234" })
     h.wait_log(run, "RESULT", 10, true)
-    local r = h.results(run)[1]
+    local r = check_stack_result(run, "Ring")
     assert.are.equal("22.10.1", r.version)
-    assert.is_true(r.listed >= 1)
-    assert.are.equal("Ring", r.state)
-    assert.is_true(r.answered)
-    assert.are.equal("not_found", r.missing_code)
-    assert.are.equal(404, r.missing_status)
-    assert.are.equal("get: 404 Channel not found", r.missing_text)
-    assert.is_true(r.hung)
-    -- each event type is logged at debug level (StasisEnd may come over the
-    -- WebSocket after the hangup's reply, so after the flow's RESULT)
-    h.wait_log(run, "event StasisStart", 5, true)
     h.wait_log(run, "event ChannelStateChange", 5, true)
-    h.wait_log(run, "event StasisEnd", 5, true)
     -- the requests went out as ARI expects, with credentials only in a header
     local journal = h.journal(sim)
     local seen = {}
