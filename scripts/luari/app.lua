@@ -12,6 +12,8 @@ local ari = require "luari.ari"
 local Call = require "luari.call"
 local router = require "luari.router"
 
+local id_of = router.id_of
+
 local App = {}
 App.__index = App
 
@@ -133,13 +135,15 @@ local function count_call(app, call, delta, failed)
   end
 end
 
-local id_of = router.id_of
-
 local function forget(app, ev)
-  if ev.type == "ChannelDestroyed" and id_of(ev.channel) then
-    app.channel_owner[id_of(ev.channel)] = nil
-  elseif ev.type == "BridgeDestroyed" and id_of(ev.bridge) then
-    app.bridge_owner[id_of(ev.bridge)] = nil
+  local owners, id
+  if ev.type == "ChannelDestroyed" then
+    owners, id = app.channel_owner, id_of(ev.channel)
+  elseif ev.type == "BridgeDestroyed" then
+    owners, id = app.bridge_owner, id_of(ev.bridge)
+  end
+  if id then
+    owners[id] = nil
   end
 end
 

@@ -113,7 +113,6 @@ function sim.call(flow, opts)
   return self
 end
 
-local DIGITS = "^[%d%*#A-Da-d]+$"
 
 -- "1@2.0,#@4.5" (digits at seconds from now) into caller key presses.
 function sim.schedule_dtmf(world, id, spec)
@@ -360,7 +359,7 @@ end
 -- The caller presses keys now (0.25 s apart).
 function SimCall:press(digits)
   local what = "press(" .. quoted_args(digits) .. ")"
-  if (type(digits) ~= "string" and type(digits) ~= "number") or not tostring(digits):match(DIGITS) then
+  if (type(digits) ~= "string" and type(digits) ~= "number") or not tostring(digits):match(dtmf.DIGITS) then
     raise(what .. ": keys are 0-9, *, # and A-D (got " .. tostring(digits) .. ")")
   end
   self:_caller_check(what)

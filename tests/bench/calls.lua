@@ -49,14 +49,14 @@
 -- median over the rounds.
 
 
+package.path = "tests/?.lua;" .. package.path
+
 local ffi = require "ffi"
 local bit = require "bit"
 local json = require "cjson"
+local testkit = require "testkit"
 
 ffi.cdef [[
-  struct luari_bench_timespec { long tv_sec; long tv_nsec; };
-  int clock_gettime(int clk, struct luari_bench_timespec *ts);
-  int nanosleep(const struct luari_bench_timespec *req, struct luari_bench_timespec *rem);
   int kill(int pid, int sig);
   int socket(int domain, int type, int protocol);
   struct luari_bench_sockaddr_in { uint16_t family; uint16_t port; uint32_t addr; uint8_t zero[8]; };
@@ -101,29 +101,7 @@ local MEDIA_SECONDS = 1.404 -- sound:hello-world in the simulator
 
 -- --- small helpers --------------------------------------------------------------------
 
-local ts = ffi.new("struct luari_bench_timespec")
-local function now()
-  C.clock_gettime(1, ts)
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
-end
-
-local function sleep(s)
-  local req = ffi.new("struct luari_bench_timespec")
-  req.tv_sec = math.floor(s)
-  req.tv_nsec = math.floor((s - math.floor(s)) * 1e9)
-  C.nanosleep(req, nil)
-end
-
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local now, sleep, sh, quote = testkit.now, testkit.sleep, testkit.sh, testkit.quote
 
 local function read_file(path)
   local f = io.open(path)

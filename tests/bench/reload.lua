@@ -11,29 +11,17 @@
 --    handling, as a call sees it; compare it with the same measure
 --    without reloads.
 
-local ffi = require "ffi"
+package.path = package.path .. ";tests/?.lua"
+
 local flows = require "luari.flows"
 local Reloader = require "luari.reload"
+local testkit = require "testkit"
 
-ffi.cdef [[
-  struct luari_bench_ts { long tv_sec; long tv_nsec; };
-  int clock_gettime(int clk, struct luari_bench_ts *ts);
-]]
-local ts = ffi.new("struct luari_bench_ts")
-local function now()
-  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
-end
+local now, sh = testkit.now, testkit.sh
 
 local NFLOWS = tonumber(os.getenv("NFLOWS")) or 100
 local ROUNDS = tonumber(os.getenv("ROUNDS")) or 20
 
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("*a")
-  p:close()
-  return out
-end
 
 local function write(path, text)
   local f = assert(io.open(path, "w"))
@@ -188,7 +176,6 @@ end
 ]]
 
 local function with_binary(bin, dir)
-  package.path = package.path .. ";tests/?.lua"
   local ok, h = pcall(require, "e2e.helper")
   if not ok then
     print("(skipping the loop measure: " .. tostring(h) .. ")")

@@ -12,16 +12,8 @@ helper.password = "asterisk"
 local tmpdir
 local procs = {}
 
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local testkit = require "testkit"
+local sh, quote = testkit.sh, testkit.quote
 helper.quote = quote
 
 function helper.tmpdir()
@@ -31,9 +23,7 @@ function helper.tmpdir()
   return tmpdir
 end
 
-function helper.sleep(s)
-  os.execute("sleep " .. s)
-end
+helper.sleep = testkit.sleep
 
 -- Polls fn() until it returns a true value or `timeout` seconds pass.
 function helper.wait_for(fn, timeout, what)

@@ -7,12 +7,7 @@ local flows = require "luari.flows"
 local Reloader = require "luari.reload"
 local World = require "luari.sim.world"
 
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("*a")
-  p:close()
-  return out
-end
+local sh = require("testkit").sh
 
 local dirs = {}
 local function tmpdir()
