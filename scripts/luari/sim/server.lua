@@ -563,7 +563,7 @@ function Server:control_request(method, path, data)
     })
   elseif method == "POST" and path == "/sim/load/dtmf" then
     local digits, rate = tostring(data.digits or ""), tonumber(data.rate) or 1000
-    if not digits:match("^[%d%*#A-Da-d]+$") or rate <= 0 then
+    if not digits:match(dtmf.DIGITS) or rate <= 0 then
       return 400, { message = "digits (DTMF keys) and rate (calls a second, > 0) are required" }
     end
     return 200, self.load:press(digits, rate)
