@@ -184,8 +184,10 @@ function App:on_event(ev)
   end
   if first then
     first:_deliver(ev)
-    for call in pairs(others or {}) do
-      call:_deliver(ev)
+    if others then
+      for call in pairs(others) do
+        call:_deliver(ev)
+      end
     end
   elseif ev.type ~= "ApplicationReplaced" then
     self.stats.unrouted = self.stats.unrouted + 1

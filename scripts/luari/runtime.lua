@@ -194,10 +194,14 @@ function Runtime:spawn(fn, opts, ...)
   return self:start(self:thread(fn, opts), ...)
 end
 
+-- A queued resume is one table, { n = #args, th = thread, args... }: every
+-- wait of every call goes through here, so it allocates as little as it can.
 function Runtime:schedule(th, ...)
   local tail = self.qtail + 1
   self.qtail = tail
-  self.queue[tail] = { th, pack(...) }
+  local item = pack(...)
+  item.th = th
+  self.queue[tail] = item
   if not self.draining and not self.running then
     self:drain()
   end
@@ -214,9 +218,8 @@ function Runtime:drain()
     local item = queue[head]
     queue[head] = nil
     self.qhead = head + 1
-    local args = item[2]
     -- A failure here is luari's own bug; it must not stop every other thread.
-    local ok, err = pcall(self.resume, self, item[1], unpack(args, 1, args.n))
+    local ok, err = pcall(self.resume, self, item.th, unpack(item, 1, item.n))
     if not ok then
       self:log("error", "luari: internal error while running a thread: " .. tostring(err))
     end
@@ -260,15 +263,9 @@ local function finish(rt, th, results, err, trace, quiet)
   end
 end
 
--- The one place that resumes a coroutine.
-function Runtime:resume(th, ...)
-  if th.done or th.dead then
-    return
-  end
-  local prev_active, prev_running = active, self.running
-  active, self.running = self, th
-  hook_ticks, hook_limit = 0, self.budget / HOOK_EVERY
-  local res = pack(coroutine.resume(th.co, ...))
+-- After Runtime:resume: what the coroutine returned is taken as arguments,
+-- not packed into a table, since most resumes end in another wait.
+local function resumed(self, th, prev_active, prev_running, ok, ...)
   hook_limit = math.huge
   if overrun_thread then
     overrun_thread = nil
@@ -278,11 +275,11 @@ function Runtime:resume(th, ...)
   if th.done then
     return -- killed while it ran
   end
-  if not res[1] then
-    local msg = error_text(res[2])
+  if not ok then
+    local msg = error_text((...))
     finish(self, th, nil, msg, debug.traceback(th.co, msg))
   elseif coroutine.status(th.co) == "dead" then
-    finish(self, th, { n = res.n - 1, unpack(res, 2, res.n) })
+    finish(self, th, pack(...))
   elseif th.overrun then
     -- It caught the budget error and went on to wait: stop it anyway.
     th.dead = true
@@ -290,6 +287,17 @@ function Runtime:resume(th, ...)
     local msg = "instruction budget exceeded (the error was caught; the thread is stopped)"
     finish(self, th, nil, msg, debug.traceback(th.co, msg))
   end
+end
+
+-- The one place that resumes a coroutine.
+function Runtime:resume(th, ...)
+  if th.done or th.dead then
+    return
+  end
+  local prev_active, prev_running = active, self.running
+  active, self.running = self, th
+  hook_ticks, hook_limit = 0, self.budget / HOOK_EVERY
+  return resumed(self, th, prev_active, prev_running, coroutine.resume(th.co, ...))
 end
 
 -- Wait from inside a thread. start(wake) begins the operation and returns a

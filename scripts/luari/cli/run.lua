@@ -292,11 +292,27 @@ local function start_metrics(ctx)
   return true
 end
 
--- Counts ARI requests by operation and status, with their latency.
+-- Counts ARI requests by operation and status, with their latency. The
+-- label tables are made once per operation and status, not per request.
 local function observe_requests(rt, reg)
+  local by_op = {}
+  local function labels_for(op, status)
+    local l = by_op[op]
+    if not l then
+      l = { op = { op = op }, status = {} }
+      by_op[op] = l
+    end
+    local with_status = l.status[status]
+    if not with_status then
+      with_status = { op = op, status = tostring(status) }
+      l.status[status] = with_status
+    end
+    return l.op, with_status
+  end
   rt.on_request = function(op, status, seconds)
-    reg:inc("luari_ari_requests_total", { op = op, status = tostring(status) })
-    reg:observe("luari_ari_request_seconds", { op = op }, seconds)
+    local op_labels, status_labels = labels_for(op, status)
+    reg:inc("luari_ari_requests_total", status_labels)
+    reg:observe("luari_ari_request_seconds", op_labels, seconds)
   end
 end
 
