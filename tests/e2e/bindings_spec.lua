@@ -3,6 +3,7 @@
 -- found.
 
 local h = require "e2e.helper"
+local testkit = require "testkit"
 
 -- Registry slots holding a function: the callbacks bindings keep.
 local SCRIPT = [[
@@ -60,5 +61,34 @@ describe("bindings", function()
     local failures, before, after = h.read(sim.log):match("REFCHECK failures=(%d+) before=(%d+) after=(%d+)")
     assert.are.equal("50", failures)
     assert.are.equal(before, after)
+  end)
+
+  -- Debian 12's LuaJIT trace compiler crashed `luari run` in the soak
+  -- benchmark: the host runs its Lua, and the flows, interpreted.
+  it("runs Lua without LuaJIT's trace compiler, in every command", function()
+    local flow = h.tmpdir() .. "/jitcheck.lua"
+    local f = assert(io.open(flow, "w"))
+    f:write([[
+local luari = require "luari"
+return function(call)
+  luari.log.info("JIT_STATUS %s", tostring((jit.status())))
+  call:hangup()
+end
+]])
+    f:close()
+    local out = testkit.sh(h.quote(h.bin) .. " sim " .. h.quote(flow) .. " 2>&1")
+    assert.truthy(out:find("JIT_STATUS false", 1, true), out)
+    local script = h.tmpdir() .. "/jitcheck_server.lua"
+    f = assert(io.open(script, "w"))
+    f:write([[
+local loop = require "luari.loop"
+return function()
+  loop.log("info", "JIT_STATUS " .. tostring((jit.status())))
+end
+]])
+    f:close()
+    local sim = h.start_sim({ args = { "--script", script, "--log-level", "info" } })
+    h.wait_log(sim, "JIT_STATUS", 10, true)
+    assert.truthy(h.log_has(sim, "JIT_STATUS false", true), h.read(sim.log))
   end)
 end)
