@@ -173,9 +173,10 @@ int luari_host_open_lua(luari_host_t *host) {
    * (2.1.0-beta3 of 2022) crashed `luari run` in 7 of 9 soak runs (30
    * virtual minutes of traffic and faults each): compiled event dispatch
    * read through a clobbered register, once traced to a stitched side
-   * trace. Flows ran interpreted anyway (the instruction budget needs
-   * hooks); for luari's own Lua the compiler saved 4-10% of CPU at 1,000
-   * calls a second. */
+   * trace (with stitching off, 4 of 4 runs were clean, but other trace
+   * bugs of that release stay possible). Flows ran interpreted anyway
+   * (the instruction budget needs hooks); for luari's own Lua the
+   * compiler saved 4-10% of CPU at 1,000 calls a second. */
   luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
   lua_pushlightuserdata(L, host);
   lua_setfield(L, LUA_REGISTRYINDEX, HOST_KEY);
