@@ -29,6 +29,13 @@ function util.uuid()
     0x8000 + r(0, 0x3fff), r(0, 0xffff), r(0, 0x7fffffff))
 end
 
+-- A failure message without the figures that change from one try to the
+-- next (curl says "after 0 ms", then "after 1 ms"): two messages with the
+-- same cause give the same text, so that a cause is reported once.
+function util.failure_cause(message)
+  return (tostring(message):gsub(" after %d+ ms", ""):gsub(" after %d+ milliseconds", ""))
+end
+
 function util.shallow_copy(t)
   local c = {}
   for k, v in pairs(t) do

@@ -13,6 +13,7 @@ local metrics_server = require "luari.metrics_server"
 local options = require "luari.cli.options"
 local Reloader = require "luari.reload"
 local Runtime = require "luari.runtime"
+local util = require "luari.util"
 local watch = require "luari.watch"
 
 local run = {}
@@ -68,8 +69,9 @@ local function down_reporter(state)
       return
     end
     local msg = down.message
-    if msg ~= state.last_down then
-      state.last_down = msg
+    local cause = util.failure_cause(msg)
+    if cause ~= state.last_down then
+      state.last_down = cause
       loop.log("warn", string.format("ARI unavailable: %s (retrying every %.1f s at most)", msg,
         state.reconnect_max))
     else
