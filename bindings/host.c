@@ -164,10 +164,9 @@ int luari_host_open_lua(luari_host_t *host) {
   if (!L)
     return -1;
   host->L = L;
-  /* A server that holds thousands of waiting calls: collect once the heap
-   * has grown by half since the last collection, not once it has doubled
-   * (10,000 parked calls: 13 MB less RSS, for a few percent more CPU). */
-  lua_gc(L, LUA_GCSETPAUSE, 150);
+  /* The collector keeps LuaJIT's pace (a cycle once the heap has doubled)
+   * until the heap is large: then luari.runtime's pace_collector makes it
+   * eager. */
   luaL_openlibs(L);
   /* LuaJIT's interpreter only. The trace compiler of Debian 12's LuaJIT
    * (2.1.0-beta3 of 2022) crashed `luari run` in 7 of 9 soak runs (30
