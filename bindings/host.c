@@ -164,9 +164,6 @@ int luari_host_open_lua(luari_host_t *host) {
   if (!L)
     return -1;
   host->L = L;
-  /* The collector keeps LuaJIT's pace (a cycle once the heap has doubled)
-   * until the heap is large: then luari.runtime's pace_collector makes it
-   * eager. */
   luaL_openlibs(L);
   /* LuaJIT's interpreter only. The trace compiler of Debian 12's LuaJIT
    * (2.1.0-beta3 of 2022) crashed `luari run` in 7 of 9 soak runs (30
