@@ -36,8 +36,9 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 export ARI_PASSWORD=asterisk
 
-# Run in the background: exec, so that $! is the profiled process itself.
-under_callgrind() {
+# Starts the profiled side (under valgrind for callgrind; perf attaches to
+# it later). Run in the background: exec, so that $! is that process itself.
+profiled() {
   if [ "$TOOL" = callgrind ]; then
     exec valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$@"
   else
@@ -48,7 +49,7 @@ under_callgrind() {
 sim_cmd="$BIN sim-server --listen 127.0.0.1:0 --port-file $OUT/port --user asterisk --log-level warn"
 run_cmd="$BIN run --user asterisk --log-level info --no-watch"
 if [ "$SIDE" = sim ]; then
-  under_callgrind $sim_cmd > "$OUT/sim.log" 2>&1 &
+  profiled $sim_cmd > "$OUT/sim.log" 2>&1 &
 else
   $sim_cmd > "$OUT/sim.log" 2>&1 &
 fi
@@ -61,7 +62,7 @@ if [ "$SIDE" = sim ]; then
   run=$!
   target=$sim
 else
-  under_callgrind $run_cmd --url "$url/ari" tests/bench/flows > "$OUT/run.log" 2>&1 &
+  profiled $run_cmd --url "$url/ari" tests/bench/flows > "$OUT/run.log" 2>&1 &
   run=$!
   target=$run
 fi

@@ -52,10 +52,7 @@ end
 
 describe("bindings", function()
   it("a server that cannot listen lets go of its callbacks", function()
-    local path = h.tmpdir() .. "/refcheck.lua"
-    local f = assert(io.open(path, "w"))
-    f:write(SCRIPT)
-    f:close()
+    local path = h.flows({ refcheck = SCRIPT }) .. "/refcheck.lua"
     local sim = h.start_sim({ args = { "--script", path, "--log-level", "info" } })
     h.wait_log(sim, "REFCHECK", 10, true)
     local failures, before, after = h.read(sim.log):match("REFCHECK failures=(%d+) before=(%d+) after=(%d+)")
@@ -66,28 +63,24 @@ describe("bindings", function()
   -- Debian 12's LuaJIT trace compiler crashed `luari run` in the soak
   -- benchmark: the host runs its Lua, and the flows, interpreted.
   it("runs Lua without LuaJIT's trace compiler, in every command", function()
-    local flow = h.tmpdir() .. "/jitcheck.lua"
-    local f = assert(io.open(flow, "w"))
-    f:write([[
+    local dir = h.flows({
+      flow = [[
 local luari = require "luari"
 return function(call)
   luari.log.info("JIT_STATUS %s", tostring((jit.status())))
   call:hangup()
 end
-]])
-    f:close()
-    local out = testkit.sh(h.quote(h.bin) .. " sim " .. h.quote(flow) .. " 2>&1")
-    assert.truthy(out:find("JIT_STATUS false", 1, true), out)
-    local script = h.tmpdir() .. "/jitcheck_server.lua"
-    f = assert(io.open(script, "w"))
-    f:write([[
+]],
+      server = [[
 local loop = require "luari.loop"
 return function()
   loop.log("info", "JIT_STATUS " .. tostring((jit.status())))
 end
-]])
-    f:close()
-    local sim = h.start_sim({ args = { "--script", script, "--log-level", "info" } })
+]],
+    })
+    local out = testkit.sh(h.quote(h.bin) .. " sim " .. h.quote(dir .. "/flow.lua") .. " 2>&1")
+    assert.truthy(out:find("JIT_STATUS false", 1, true), out)
+    local sim = h.start_sim({ args = { "--script", dir .. "/server.lua", "--log-level", "info" } })
     h.wait_log(sim, "JIT_STATUS", 10, true)
     assert.truthy(h.log_has(sim, "JIT_STATUS false", true), h.read(sim.log))
   end)
