@@ -359,6 +359,18 @@ static void set_method(CURL *e, const luari_http_request_t *req) {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
 }
 
+/* Puts a new request on the wire at once instead of on the loop's next
+ * turn: the caller is usually part way through a batch of events, and the
+ * rest of the batch would otherwise run before the request leaves. Lua is
+ * never reached from here: transfers this action finishes are read on the
+ * loop's next turn. Never called from inside a curl callback. */
+static void send_now(luari_http_t *http) {
+  int running;
+  if (curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK
+      || running < http->nreqs)
+    http->hooks.set_timer(http->hooks.data, 0);
+}
+
 luari_http_req_t *luari_http_start(luari_http_t *http, const luari_http_request_t *req,
                                    luari_http_done_fn done, void *ud) {
   luari_http_req_t *r = new_req(http, ud);
@@ -374,7 +386,10 @@ luari_http_req_t *luari_http_start(luari_http_t *http, const luari_http_request_
   curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 10000L);
   set_method(e, req);
-  return add_to_multi(http, r) == 0 ? r : NULL;
+  if (add_to_multi(http, r) != 0)
+    return NULL;
+  send_now(http);
+  return r;
 }
 
 luari_http_req_t *luari_http_connect(luari_http_t *http, const char *host, int ipv6, int port,
