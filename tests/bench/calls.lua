@@ -54,6 +54,7 @@ package.path = "tests/?.lua;" .. package.path
 local ffi = require "ffi"
 local bit = require "bit"
 local json = require "cjson"
+local floor = require "bench.floor"
 local testkit = require "testkit"
 
 ffi.cdef [[
@@ -442,6 +443,26 @@ local function run_one(client, kind, n)
   return r
 end
 
+-- The machine's own round trip between the two sides' CPUs, with no
+-- client and no simulator (tests/bench/floor.lua): the floor under the
+-- answer latency, measured in the same window as the round it goes with.
+local function measure_floor(n, rate)
+  local port_file = string.format("%s/floor-%d.port", workdir, serial + 1)
+  local echo = spawn({ "luajit", "tests/bench/floor.lua", "echo", port_file }, "floor", nil, CLIENT_CPU)
+  local ok, result = pcall(function()
+    local port = wait_for(function()
+      return tonumber((read_file(port_file) or ""):match("%d+"))
+    end, 10, "the floor's echo side to listen")
+    return floor.measure(port, n, rate)
+  end)
+  stop(echo, 2)
+  if not ok then
+    io.stderr:write("calls bench: could not measure the loopback floor: " .. tostring(result) .. "\n")
+    return nil
+  end
+  return result
+end
+
 -- --- the report -----------------------------------------------------------------------------
 
 local function median(list)
@@ -481,7 +502,7 @@ local METRICS = {
   { key = "sim_share", label = "simulator CPU, % of a core", f = "%.0f", scale = 100 },
 }
 
-local function report(title, kind, runs)
+local function report(title, kind, runs, floors)
   print("")
   print(title)
   local by = {}
@@ -509,6 +530,15 @@ local function report(title, kind, runs)
       print(string.format("  %-28s %12s %12s %14s", m.label, fmt(ma and ma * sc, m.f), fmt(mb and mb * sc, m.f),
         fmt(median(ratios), "%.3f")))
     end
+  end
+  if floors and #floors > 0 then
+    local p50, p99 = {}, {}
+    for i, f in ipairs(floors) do
+      p50[i], p99[i] = f.p50_ms, f.p99_ms
+    end
+    print(string.format("  %-28s %12s   the machine's loopback round trip between the two CPUs, event out,",
+      "floor p50/p99 ms", string.format("%.3f/%.3f", median(p50), median(p99))))
+    print(string.format("  %-28s %12s   request back, no client or simulator: no client can answer faster", "", ""))
   end
   print("  per round (CPU s/1,000 calls, the system's share; answer p99 ms; simulator % of a core, and how late")
   print("  its loop placed calls at p99: its own jitter, which the latency figures include):")
@@ -563,8 +593,12 @@ local function stop_all()
 end
 local main_ok, main_err = pcall(function()
 for _, sc in ipairs(SCENARIOS) do
-  local runs = {}
+  local runs, floors = {}, {}
   for round = 1, opts.rounds do
+    if sc.kind == "calls" then
+      io.stderr:write(string.format("  [%s %d, round %d: loopback floor]\n", sc.kind, sc.n, round))
+      floors[#floors + 1] = measure_floor(sc.n, opts.rate)
+    end
     local order = {}
     for i = 1, #CLIENTS do
       order[i] = CLIENTS[(round % 2 == 1) and i or (#CLIENTS - i + 1)]
@@ -585,7 +619,7 @@ for _, sc in ipairs(SCENARIOS) do
     end
     return x.round < y.round
   end)
-  report(sc.title, sc.kind, runs)
+  report(sc.title, sc.kind, runs, floors)
 end
 end)
 stop_all()

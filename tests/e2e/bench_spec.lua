@@ -1,0 +1,37 @@
+-- End to end: the calls benchmark of `make bench` (tests/bench/calls.lua),
+-- small and unpinned, so that it cannot rot between benchmark runs: it
+-- runs luari against the simulator, checks every call, and prints the
+-- loopback floor (tests/bench/floor.lua) beside the latency it bounds.
+-- Nothing here judges the figures: benchmarks print them.
+
+local h = require "e2e.helper"
+local testkit = require "testkit"
+
+describe("calls benchmark", function()
+  local out
+
+  setup(function()
+    out = testkit.sh(string.format(
+      "luajit tests/bench/calls.lua --bin %s --calls 100 --rate 200 --rounds 1 --park 50 --clients luari --pin none 2>&1",
+      h.quote(h.bin)))
+  end)
+
+  it("runs both kinds of run and finds every call answered and hung up", function()
+    assert.truthy(out:find("== 100 calls at 200/s", 1, true), out)
+    assert.truthy(out:find("== 50 calls parked at once", 1, true), out)
+    assert.truthy(out:find("calls bench: every call answered and hung up, no error", 1, true), out)
+  end)
+
+  it("prints the loopback floor, p50 no higher than p99", function()
+    local p50, p99 = out:match("floor p50/p99 ms%s+([%d.]+)/([%d.]+)")
+    p50, p99 = tonumber(p50), tonumber(p99)
+    assert.is_number(p50, out)
+    assert.is_true(p50 > 0 and p50 <= p99, out)
+  end)
+
+  it("prints luari's answer latency and CPU for the calls run", function()
+    local section = out:match("== 100 calls.-\n\n") or ""
+    assert.is_number(tonumber(section:match("answer latency p99 ms%s+([%d.]+)")), out)
+    assert.is_number(tonumber(section:match("CPU s per 1,000 calls%s+([%d.]+)")), out)
+  end)
+end)
