@@ -92,7 +92,8 @@ end
 
 local function rethrow(err)
   if getmetatable(err) == Misuse then
-    error(err.message, 3)
+    -- At the operation's caller, or past the call object to the flow.
+    error(err.message, util.flow_level(3))
   end
   error(err, 0)
 end
@@ -370,6 +371,8 @@ local function prepare(spec, rt, th, args, nargs)
   return segments, query, body
 end
 
+local spec_of = {} -- operation function -> its spec
+
 local function make_function(spec)
   return function(...)
     local rt, th = Runtime.current(spec.name)
@@ -394,12 +397,25 @@ function ari.describe(resource, nickname, ...)
   return spec.method, segments, query, body
 end
 
+-- Raises what calling operation `fn` with these arguments would raise for
+-- misuse, without sending anything: the call object checks a request it
+-- will not send (the call is gone) as strictly as one it sends.
+function ari.check(fn, ...)
+  local spec = assert(spec_of[fn], "ari.check: not an operation")
+  local ok, err = pcall(prepare, spec, nil, nil, { ... }, select("#", ...))
+  if not ok then
+    rethrow(err)
+  end
+end
+
 ari.specs = {}
 for _, entry in ipairs(ops) do
   local spec = compile(entry)
   ari.specs[spec.resource .. "." .. spec.nickname] = spec
   ari[spec.resource] = ari[spec.resource] or {}
-  ari[spec.resource][spec.nickname] = make_function(spec)
+  local fn = make_function(spec)
+  ari[spec.resource][spec.nickname] = fn
+  spec_of[fn] = spec
 end
 
 return ari

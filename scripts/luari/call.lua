@@ -15,8 +15,12 @@
 -- flow is over then.
 
 local ari = require "luari.ari"
+local args = require "luari.call_args"
 local router = require "luari.router"
 local Runtime = require "luari.runtime"
+local util = require "luari.util"
+
+util.flow_facing()
 
 local Call = {}
 Call.__index = Call
@@ -162,6 +166,19 @@ function Call:_interrupt_waits(reason)
   end
 end
 
+-- luari.spawn threads end with their call: once the caller has hung up,
+-- or the call has left the application, nothing they wait on can work,
+-- and a loop that ignored the "hangup" would spin until the instruction
+-- budget stopped it. luari.wait on one of them returns nil, reason.
+local function stop_spawned(call, reason)
+  for th in pairs(call._threads) do
+    if th.name == "spawn" then
+      call:_drop("_threads", th)
+      call._rt:kill(th, reason)
+    end
+  end
+end
+
 function Call:_set_state(state)
   if self._state ~= "up" then
     if state == "hungup" and self._state == "left" then
@@ -171,6 +188,7 @@ function Call:_set_state(state)
   end
   self._state = state
   local reason = state == "left" and "left" or "hangup"
+  stop_spawned(self, reason)
   self:_interrupt_waits(reason)
   if state == "hungup" then
     run_hangup_handlers(self)
@@ -424,6 +442,7 @@ end
 function Call:_request(fn, ...)
   local gone = self:_gone()
   if gone then
+    ari.check(fn, ...) -- misuse raises all the same
     return nil, gone
   end
   local ok, err = fn(...)
@@ -485,10 +504,25 @@ function Call:hangup(reason)
   if reason ~= nil and type(reason) ~= "string" then
     error("call:hangup: reason must be a string such as \"normal\" or \"busy\"", 2)
   end
+  -- The flow hangs up, not the caller: on_hangup handlers do not run (as
+  -- when the flow returns and luari hangs up), also not for the hangup
+  -- events that may come before the reply.
+  local handlers = self._state == "up" and rawget(self, "_hangup_handlers") or nil
+  if handlers then
+    ari.check(ari.channels.hangup, self.id, { reason = reason }) -- misuse raises with them in place
+    self._hangup_handlers = nil
+  end
   local ok, why, err = self:_op(ari.channels.hangup, { reason = reason })
   if not ok then
+    if handlers then
+      -- It did not happen: the handlers stay, or run if the caller hung up meanwhile.
+      for _, fn in ipairs(handlers) do
+        self:on_hangup(fn)
+      end
+    end
     return Call._failure(why, err)
   end
+  self._hangup_handlers = nil -- also any registered while the request was out
   self:_set_state("hungup")
   return ok
 end
@@ -547,11 +581,15 @@ function Call:redirect(endpoint)
   return self:_op(ari.channels.redirect, { endpoint = endpoint })
 end
 
+local SEND_DTMF_OPTS = args.set({ "before", "between", "duration", "after" })
+
 function Call:send_dtmf(digits, opts)
-  if type(digits) ~= "string" then
-    error("call:send_dtmf: digits must be a string", 2)
+  local m = "call:send_dtmf"
+  args.string(m, "digits", digits)
+  opts = args.opts(m, opts, SEND_DTMF_OPTS)
+  for name in pairs(SEND_DTMF_OPTS) do
+    args.integer(m, "opts." .. name, opts[name], true, 0)
   end
-  opts = opts or {}
   return self:_op(ari.channels.sendDTMF, {
     dtmf = digits,
     before = opts.before,

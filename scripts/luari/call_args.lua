@@ -6,25 +6,13 @@
 
 local args = {}
 
--- The stack level of the first function outside the call object's own
--- files: the flow's line that misused a method.
-local function user_level()
-  local level = 3
-  while true do
-    local info = debug.getinfo(level, "S")
-    if not info then
-      return 1
-    end
-    if not info.source:find("luari[/%.]call") then
-      return level - 1
-    end
-    level = level + 1
-  end
-end
+local util = require "luari.util"
+
+util.flow_facing()
 
 -- Raises `message` for method `method`, pointing at the flow's line.
 local function fail(method, message)
-  error(method .. ": " .. message, user_level())
+  error(method .. ": " .. message, util.flow_level(2))
 end
 args.fail = fail
 

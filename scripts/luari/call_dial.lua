@@ -18,6 +18,8 @@ local luari = require "luari"
 local Runtime = require "luari.runtime"
 local util = require "luari.util"
 
+util.flow_facing()
+
 local failure = Call._failure
 
 -- On top of the dial timeout Asterisk enforces: how long to wait for its

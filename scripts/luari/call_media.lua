@@ -12,6 +12,8 @@ local args = require "luari.call_args"
 local Call = require "luari.call"
 local util = require "luari.util"
 
+util.flow_facing()
+
 local failure = Call._failure
 
 -- Asterisk sends no PlaybackFinished for a media it cannot start (an

@@ -2,6 +2,32 @@
 
 local util = {}
 
+-- The sources of luari's files that a flow calls through (the call
+-- object, the luari module): misuse found in them is reported at the
+-- flow's line.
+local through = {}
+
+-- Called at the top of such a file.
+function util.flow_facing()
+  through[debug.getinfo(2, "S").source] = true
+end
+
+-- For a function about to raise with error(message, level): the level,
+-- from `level` up, of the first caller outside those files.
+function util.flow_level(level)
+  local l = level
+  while true do
+    local info = debug.getinfo(l + 1, "S") -- + 1: this function's own frame
+    if not info then
+      return level
+    end
+    if not through[info.source] then
+      return l
+    end
+    l = l + 1
+  end
+end
+
 local seeded = false
 
 local function seed()

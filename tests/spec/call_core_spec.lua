@@ -145,6 +145,184 @@ describe("call:on_hangup and call:is_up", function()
   end)
 end)
 
+describe("luari.spawn threads end with the call", function()
+  local function count(name)
+    local n = 0
+    for _, r in ipairs(T.results) do
+      n = n + (r.name == name and 1 or 0)
+    end
+    return n
+  end
+
+  local function errors_logged(c)
+    local out = {}
+    for _, e in ipairs(c.world.transcript) do
+      if e.kind == "log" and e.level == "error" then
+        out[#out + 1] = e.message
+      end
+    end
+    return out
+  end
+
+  -- A ticker that ignores what luari.sleep returns: it would spin once
+  -- every wait returned nil, "hangup" at once.
+  local TICKER = [[
+        local ticker = luari.spawn(function()
+          while true do
+            luari.sleep(1)
+            T.got("tick")
+          end
+        end)
+  ]]
+
+  it("when the caller hangs up: a thread that ignores the hangup stops, luari.wait says why", function()
+    local c = T.call([[
+      return function(call)
+        T.got("call", call)
+        ]] .. TICKER .. [[
+        call:sleep(30)
+        T.got("wait", luari.wait(ticker))
+      end
+    ]])
+    c:advance(3.5)
+    c:hangup()
+    assert.is_true(c:finish())
+    assert.are.equal(3, count("tick"))
+    assert.are.same({ n = 2, t = 3.5, nil, "hangup" }, T.values("wait"))
+    assert.are.same({}, errors_logged(c))
+    T.assert_clean(c, T.value("call"))
+  end)
+
+  it("when the flow hangs up the call itself", function()
+    local c = T.call([[
+      return function(call)
+        T.got("call", call)
+        ]] .. TICKER .. [[
+        call:sleep(3.5)
+        call:hangup()
+        T.got("wait", luari.wait(ticker))
+        call:sleep(5)
+      end
+    ]])
+    assert.is_true(c:finish())
+    assert.are.equal(3, count("tick"))
+    assert.are.same({ n = 2, t = 3.5, nil, "hangup" }, T.values("wait"))
+    assert.are.same({}, errors_logged(c))
+    T.assert_clean(c, T.value("call"))
+  end)
+
+  it("when the call leaves the application", function()
+    local c = T.call([[
+      return function(call)
+        ]] .. TICKER .. [[
+        call:sleep(2.5)
+        call:continue("sales", "s", 1)
+        T.got("wait", luari.wait(ticker))
+        call:sleep(5)
+      end
+    ]])
+    c:expect_continue("sales", "s", 1)
+    assert.is_true(c:finish())
+    assert.are.equal(2, count("tick"))
+    assert.are.same({ nil, "left" }, { T.values("wait")[1], T.values("wait")[2] })
+    assert.are.same({}, errors_logged(c))
+  end)
+end)
+
+describe("call:on_hangup when the flow hangs up", function()
+  it("does not run the handler: the caller did not hang up", function()
+    local c = T.call([[
+      return function(call)
+        call:on_hangup(function() T.got("handler") end)
+        call:answer()
+        T.got("hangup", call:hangup())
+        call:sleep(2)
+      end
+    ]])
+    c:expect("answer")
+    assert.is_true(c:finish())
+    assert.is_true(T.value("hangup"))
+    assert.is_false(T.has("handler"))
+  end)
+end)
+
+describe("misuse of the ARI operations behind the methods", function()
+  local FLOW = [[
+      local function try(name, ...)
+        local ok, err = pcall(...)
+        T.got(name, ok, err)
+      end
+      return function(call)
+        try("dtmf typo", call.send_dtmf, call, "1", { gap = 100 })
+        try("dtmf opts", call.send_dtmf, call, "1", "x")
+        try("dtmf before", call.send_dtmf, call, "1", { before = "x" })
+        try("dtmf digits", call.send_dtmf, call, 1)
+        try("priority", function() call:continue("sales", "s", "x") end)
+        call:sleep(10)
+        try("gone reason", function() call:hangup("bogus") end)
+        try("gone priority", function() call:continue("sales", "s", "x") end)
+        try("gone dtmf", function() call:send_dtmf("1", { after = -1 }) end)
+      end
+  ]]
+
+  it("raises at the flow's line, naming what is wrong, before anything is sent", function()
+    local c = T.call(FLOW)
+    c:advance(1)
+    c:hangup()
+    assert.is_true(c:finish())
+    for name, pattern in pairs({
+      ["dtmf typo"] = "call:send_dtmf: opts.gap is not an option",
+      ["dtmf opts"] = "call:send_dtmf: opts must be a table",
+      ["dtmf before"] = "call:send_dtmf: opts.before must be an integer",
+      ["dtmf digits"] = "call:send_dtmf: digits must be a non%-empty string",
+      ["priority"] = "flow%d+%.lua:%d+: ari.channels.continueInDialplan: parameter 'priority' must be an integer",
+    }) do
+      local r = T.values(name)
+      assert.is_false(r[1], name)
+      assert.matches(pattern, r[2], 1, false, name)
+    end
+    assert.are.equal(0, #T.find_requests(c, "POST", "/dtmf"))
+    assert.are.equal(0, #T.find_requests(c, "POST", "/continue"))
+  end)
+
+  it("points at the flow's line even when the flow's path looks like luari's own", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p '" .. dir .. "/luari'")
+    local path = dir .. "/luari/call_center.lua"
+    local f = assert(io.open(path, "w"))
+    f:write('local T = require "spec.call_helper"\n', [[
+      return function(call)
+        T.got("typo", pcall(function() call:send_dtmf("1", { gap = 100 }) end))
+        T.got("priority", pcall(function() call:continue("sales", "s", "x") end))
+      end
+    ]])
+    f:close()
+    T.results = {}
+    local c = require("luari.sim").call(path)
+    assert.is_true(c:finish())
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.matches("call_center%.lua:3: call:send_dtmf: opts%.gap", T.values("typo")[2])
+    assert.matches("call_center%.lua:4: ari%.channels%.continueInDialplan", T.values("priority")[2])
+  end)
+
+  it("raises the same once the caller has hung up, when nothing would be sent anyway", function()
+    local c = T.call(FLOW)
+    c:advance(1)
+    c:hangup()
+    assert.is_true(c:finish())
+    for name, pattern in pairs({
+      ["gone reason"] = "flow%d+%.lua:%d+: ari.channels.hangup: .*reason",
+      ["gone priority"] = "flow%d+%.lua:%d+: ari.channels.continueInDialplan: parameter 'priority'",
+      ["gone dtmf"] = "flow%d+%.lua:%d+: call:send_dtmf: opts.after must be at least 0",
+    }) do
+      local r = T.values(name)
+      assert.is_false(r[1], name)
+      assert.matches(pattern, r[2], 1, false, name)
+    end
+  end)
+end)
+
 describe("call:continue", function()
   it("leaves the application; afterwards methods give nil, 'left'", function()
     local c = T.call([[
