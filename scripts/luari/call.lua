@@ -273,21 +273,27 @@ local function run_listeners(call, ev)
 end
 
 -- Events about a child's channel (or its playbacks, recordings, dials)
--- go on to the child.
+-- go on to the child. Returns true when the event is the children's
+-- alone (no channel or bridge of this call's own is in it): it is then
+-- not this call's to wait_event for.
 local function forward_to_children(call, ev)
   local children = call._children
   if not children or next(children) == nil then
-    return
+    return false
   end
-  local ids = router.keys(ev)
+  local ids, bridges = router.keys(ev)
+  local theirs = #ids > 0 and #bridges == 0
   local done
   for _, id in ipairs(ids) do
     local child = children[id]
-    if child and child ~= done then
+    if not child then
+      theirs = false
+    elseif child ~= done then
       done = child
       child:_deliver(ev)
     end
   end
+  return theirs
 end
 
 -- Called by the dispatcher for each event of this call, in order.
@@ -313,7 +319,9 @@ function Call:_deliver(ev)
       wake_digit_waiters(self)
     end
   end
-  forward_to_children(self, ev)
+  if forward_to_children(self, ev) then
+    return
+  end
   for th, types in pairs(self._event_waiters) do
     if matches(types, ev) then
       self._event_waiters[th] = nil

@@ -70,6 +70,19 @@ describe("call:dial", function()
     assert.are.equal(1, #T.find_requests(c, "POST", "^/channels/" .. escape(peer.id) .. "/play/"))
   end)
 
+  it("keeps the peer's events for the peer: the caller's wait_event does not see them", function()
+    local c = dial_flow('"Local/agent@dtmf"', [[
+      T.got("caller", call:wait_event("ChannelDtmfReceived", 3))
+      T.got("peer", peer:wait_event("ChannelDtmfReceived", 3))
+    ]])
+    assert.is_true(c:finish())
+    local caller = T.values("caller")
+    assert.are.same({ nil, "timeout" }, { caller[1], caller[2] })
+    local ev = T.value("peer")
+    assert.are.equal("1", ev.digit)
+    assert.are.equal(T.value("dial").id, ev.channel.id)
+  end)
+
   it("passes timeout, callerId (as CALLERID(all)), variables and formats", function()
     local c = dial_flow([["Local/agent@wait", { timeout = 12, callerId = "Support <100>",
       variables = { ORIGIN = "ivr" }, formats = { "ulaw", "alaw" } }]])
