@@ -17,7 +17,7 @@ cmd.SPEC = {
   { name = "sound-default", type = "number", help = "length of sounds not in the table, seconds" },
   { name = "write-timeout", type = "number", default = 0.1,
     help = "seconds a WebSocket reader may fall behind before it is dropped, as Asterisk does" },
-  { name = "http-keepalive", type = "number", default = 120,
+  { name = "http-keepalive", type = "number", default = 15,
     help = "seconds an idle kept-alive HTTP connection stays open (Asterisk: http.conf session_keep_alive, 15)" },
   { name = "journal", flag = true, help = "keep every ARI request (not /sim ones) for GET /sim/requests" },
   { name = "port-file", arg = "FILE", help = "write the port served to FILE" },
