@@ -28,7 +28,7 @@ sim.DEFAULT_WAIT = 600
 
 local OPTIONS = {
   caller = "string", caller_name = "string", args = "table", flow = "string", dtmf = "string",
-  hangup_at = "number", audio = "string", sounds = "table", sound_default = "number", wait = "number",
+  hangup_at = "number", audio = "string", sounds = "table", sound_default = "seconds", wait = "number",
   verbose = "any", instruction_budget = "number", hangup_grace = "number",
 }
 
@@ -55,7 +55,8 @@ end
 -- sim.call(flow, opts): a simulated caller calls; the flow starts.
 -- flow: a flow file or a directory of flows (opts.flow picks the name).
 -- opts: caller, caller_name, args, flow, dtmf ("1@2.0,#@4.5"), hangup_at,
---       audio ("speech"|"silence"), sounds, sound_default, wait (seconds an
+--       audio ("speech"|"silence"), sounds, sound_default (seconds, or false:
+--       sounds not in the tables are missing), wait (seconds an
 --       expectation may wait, default sim.DEFAULT_WAIT), verbose (print the
 --       transcript as it goes; "all" for every event), instruction_budget,
 --       hangup_grace.
@@ -68,6 +69,10 @@ function sim.call(flow, opts)
     local want = OPTIONS[k]
     if not want then
       raise("sim.call: unknown option '" .. tostring(k) .. "'")
+    elseif want == "seconds" then
+      if type(v) ~= "number" and v ~= false then
+        raise("sim.call: option '" .. k .. "' must be a number of seconds or false (got " .. type(v) .. ")")
+      end
     elseif want ~= "any" and type(v) ~= want then
       raise("sim.call: option '" .. k .. "' must be a " .. want .. " (got " .. type(v) .. ")")
     end

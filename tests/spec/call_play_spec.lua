@@ -81,6 +81,41 @@ describe("call:play", function()
     assert.is_true(T.value("after"))
   end)
 
+  it("plays a sound the simulator does not know for the default length, and says so once", function()
+    local c = T.call([[
+      return function(call)
+        T.got("play", call:play("sound:helo-world"))
+        T.got("again", call:play("sound:helo-world"))
+      end
+    ]])
+    assert.is_true(c:finish())
+    assert.is_true(T.value("play"))
+    near(2.0, T.values("play").t)
+    local notes = {}
+    for _, e in ipairs(c.world.transcript) do
+      if e.kind == "sim" then
+        notes[#notes + 1] = e.message
+      end
+    end
+    assert.are.equal(1, #notes)
+    assert.matches("sound:helo-world is not a sound the simulator knows", notes[1], 1, true)
+    assert.matches("--sound-default missing", notes[1], 1, true)
+  end)
+
+  it("with sound_default = false, a sound not in the tables fails as a missing file does", function()
+    local c = T.call([[
+      return function(call)
+        T.got("play", call:play("sound:helo-world"))
+        T.got("known", call:play("sound:beep"))
+      end
+    ]], { sound_default = false })
+    assert.is_true(c:finish())
+    local r = T.values("play")
+    assert.are.same({ nil, "failed" }, { r[1], r[2] })
+    near(0, r.t)
+    assert.is_true(T.value("known"))
+  end)
+
   it("notices an unknown URI scheme, for which Asterisk never sends PlaybackFinished", function()
     local c = T.call([[
       return function(call)

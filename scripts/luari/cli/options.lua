@@ -13,11 +13,16 @@ local function find(spec, name)
   return nil
 end
 
+-- o.word: a word a number option also takes, read as false.
 local function convert(o, raw)
   if o.type == "number" then
+    if o.word and raw == o.word then
+      return false
+    end
     local n = tonumber(raw)
     if not n then
-      return nil, string.format("--%s expects a number (got '%s')", o.name, raw)
+      return nil, string.format("--%s expects a number%s (got '%s')", o.name,
+        o.word and (" or " .. o.word) or "", raw)
     end
     return n
   end
@@ -221,6 +226,11 @@ function options.usage(spec)
     if o.default ~= nil and not o.flag then
       local d = type(o.default) == "table" and table.concat(o.default, ",") or tostring(o.default)
       right = right .. " (default " .. d .. ")"
+    end
+    if #left > 28 then
+      -- Too wide for the column: the help goes on the next line.
+      lines[#lines + 1] = left
+      left = ""
     end
     lines[#lines + 1] = string.format("%-28s %s", left, right)
   end

@@ -18,7 +18,8 @@ cmd.SPEC = {
     help = "what the caller sends: speech, silence, tone or none" },
   { name = "max-time", type = "number", default = 3600, help = "stop after this much virtual time" },
   { name = "sounds", arg = "FILE", help = "sound lengths, one 'name<TAB>seconds' per line" },
-  { name = "sound-default", type = "number", help = "length of sounds not in the table, seconds" },
+  { name = "sound-default", type = "number", word = "missing", arg = "SECONDS|missing",
+    help = "length of sounds not in the table, seconds (default 2); missing: they fail, as on Asterisk" },
   { name = "verbose", flag = true, help = "show every event (ChannelVarset, ...) and luari's playback checks" },
   { name = "help", flag = true, help = "show this help" },
 }

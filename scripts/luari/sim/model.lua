@@ -50,10 +50,12 @@ Model.__index = Model
 
 Model.load_sounds_tsv = sounds.load_tsv
 
--- opts: clock, emit, epoch, asterisk_id, sounds, sound_default;
+-- opts: clock, emit, epoch, asterisk_id, sounds, sound_default (seconds,
+-- or false: a sound not in the tables is missing, as on Asterisk);
 -- dialplan_app (the app the dialplan's [ivr] context hands calls to,
 -- default "luari"); strict (raise errors from the model instead of
--- answering 500; for tests).
+-- answering 500; for tests); notice (function(message): things a user
+-- should know about what the simulator assumed).
 function Model.new(opts)
   assert(type(opts) == "table", "Model.new: opts must be a table")
   assert(opts.clock, "Model.new: clock is required")
@@ -65,6 +67,8 @@ function Model.new(opts)
     sound_overrides = opts.sounds or {},
     sound_default = opts.sound_default == nil and sounds.DEFAULT_LENGTH or opts.sound_default,
     strict = opts.strict,
+    notice = opts.notice,
+    assumed_sounds = {},
     dialplan_app = opts.dialplan_app or "luari",
     channels = {}, channel_count = 0, apps = {}, all_apps = {},
     bridges = {}, playbacks = {}, live = {}, stored = {}, globals = {},
@@ -98,6 +102,20 @@ function Model:uuid()
   local n = self.uuid_seq
   return string.format("%08x-%04x-4%03x-a%03x-%012x",
     math.floor(self.epoch) % 0x100000000, n % 0x10000, math.floor(n / 0x10000) % 0x1000, n % 0x1000, n)
+end
+
+-- A sound not in the tables played for the default length: said once per
+-- name, since a typo in a prompt plays here and fails on Asterisk.
+function Model:assumed_sound(name)
+  if self.assumed_sounds[name] then
+    return
+  end
+  self.assumed_sounds[name] = true
+  if self.notice then
+    self.notice(string.format("sound:%s is not a sound the simulator knows: it plays for the default %.2f s"
+      .. " (Asterisk fails a sound file it does not have; --sound-default missing does too)",
+      name, self.sound_default))
+  end
 end
 
 function Model:queue_event(app, ev)

@@ -135,6 +135,9 @@ function Server.new(opts)
     end,
     sounds = opts.sounds,
     sound_default = opts.sound_default,
+    notice = function(message)
+      self.log("info", "sim-server: " .. message)
+    end,
   })
   self.load = Load.new(self)
   return self

@@ -288,6 +288,8 @@ function transcript.renderer(verbose)
         return nil
       end
       what, text = e.level, e.message
+    elseif e.kind == "sim" then
+      what, text = "sim", e.message
     elseif e.kind == "end" then
       if main == nil or e.call == main then
         ended = true

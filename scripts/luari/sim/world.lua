@@ -51,6 +51,9 @@ function World.new(opts)
     sounds = opts.sounds,
     sound_default = opts.sound_default,
     epoch = opts.epoch,
+    notice = function(message)
+      self:note("sim", { message = message })
+    end,
   })
   self.model:app_connected(self.app_name)
   self.rt = Runtime.new(self:_backend(), { instruction_budget = opts.instruction_budget })

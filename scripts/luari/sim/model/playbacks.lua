@@ -80,8 +80,11 @@ end
 
 -- Starts the current media URI of the playback.
 local function begin_segment(m, pb)
-  local outcome, len, controllable = lib.sounds.media_outcome(m, pb.uris[pb.idx])
+  local outcome, len, controllable, assumed = lib.sounds.media_outcome(m, pb.uris[pb.idx])
   pb.controllable = controllable
+  if assumed then
+    m:assumed_sound(assumed)
+  end
   if outcome == "plays" then
     if pb.idx == 1 and pb.offset > 0 then
       len = math.max(0, len - pb.offset)

@@ -188,7 +188,9 @@ function S.load_tsv(path)
   return sounds
 end
 
--- Seconds a sound plays, or nil when the file does not exist.
+-- Seconds a sound plays, or nil when the file does not exist; true as a
+-- second value when the length is the default for names the simulator
+-- does not know (Asterisk would fail a file it does not have).
 function S.length(m, name)
   local v = m.sound_overrides[name]
   if v == nil then
@@ -200,7 +202,10 @@ function S.length(m, name)
   if v ~= nil then
     return v
   end
-  return m.sound_default or nil
+  if m.sound_default then
+    return m.sound_default, true
+  end
+  return nil
 end
 
 -- Whether GET /sounds/{id} finds it.
@@ -316,13 +321,14 @@ end
 -- What playing one media URI does: "plays" for `seconds`, "fails" at once
 -- (PlaybackFinished failed), "vanishes" (PlaybackStarted and nothing more,
 -- as Asterisk does for an unknown scheme, a bad number or a missing
--- recording), or "endless" (tone: until stopped).
+-- recording), or "endless" (tone: until stopped). Then whether it can be
+-- controlled, and the sound's name when its length is the default.
 function S.media_outcome(m, uri)
   local scheme, rest = uri:match("^(%a+):(.*)$")
   if scheme == "sound" then
-    local len = S.length(m, rest)
+    local len, assumed = S.length(m, rest)
     if len then
-      return "plays", len, true
+      return "plays", len, true, assumed and rest or nil
     end
     return "fails"
   elseif scheme == "recording" then
