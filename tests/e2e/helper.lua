@@ -240,6 +240,19 @@ function helper.call(sim, opts)
   return res.id
 end
 
+-- Keeps an events WebSocket open for application `app` (as Asterisk
+-- refuses Stasis() for an app with none) until h.stop_all.
+function helper.hold_app(sim, app)
+  local steps = { { op = "open", name = "a", path = "/ari/events?app=" .. app .. "&api_key={{auth}}" },
+    { op = "sleep", ms = 60000 } }
+  local proc = spawn({ "node", "tests/node/ws_probe.js", sim.base, helper.user .. ":" .. helper.password,
+    json.encode(steps) }, "hold-" .. app)
+  helper.wait_for(function()
+    return helper.http("GET", sim.url .. "/applications/" .. app) == 200
+  end, 10, "application " .. app .. " to connect")
+  return proc
+end
+
 -- Writes a flows directory from { name = source } and returns its path.
 function helper.flows(files)
   local dir = new_name("flows")

@@ -144,6 +144,7 @@ describe("luari sim-server's network face, compared with the captures", function
   end)
 
   it("sends 201 with Location, 204 with Content-Length 0 and no type, 200 as JSON", function()
+    h.hold_app(sim, "net-face")
     local id = h.call(sim, { app = "net-face" })
     local answered = raw("POST", sim.url .. "/channels/" .. id .. "/answer")
     assert.are.equal(204, answered.status)
@@ -170,6 +171,18 @@ describe("luari sim-server's network face, compared with the captures", function
     -- JSON as Asterisk writes it: "/" is not escaped
     assert.is_truthy(got.body:find('"name":"Local/1000@wait-', 1, true), got.body)
     assert.is_nil(got.body:find("\\/", 1, true))
+  end)
+
+  it("refuses a simulated caller for an application with no WebSocket, as Stasis() would", function()
+    local status, res = h.http("POST", sim.base .. "/sim/calls", { app = "nobody-listens" })
+    assert.are.equal(409, status)
+    assert.matches("no WebSocket is connected for application nobody%-listens", res.message)
+    -- An originated channel answers, then Stasis() fails: it is gone at once.
+    local got = raw("POST", sim.url .. "/channels?endpoint=Local/1000@wait&app=nobody-listens&channelId=refused-1")
+    assert.are.equal(200, got.status)
+    h.wait_for(function()
+      return raw("GET", sim.url .. "/channels/refused-1").status == 404
+    end, 5, "the refused channel to end")
   end)
 
   it("answers OPTIONS with the methods of the path", function()

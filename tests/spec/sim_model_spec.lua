@@ -1312,12 +1312,34 @@ describe("applications and other resources", function()
     assert.are.same({ name = "100", old_messages = 1, new_messages = 2 }, select(3, s.req("GET", "/mailboxes/100")))
   end)
 
-  it("delivers events for an app whether or not its socket is connected", function()
+  it("refuses Stasis for an app with no socket: STASISSTATUS FAILED, and the channel ends", function()
     local s = sim()
     s.originate("Local/1000@wait", "c", { app = "elsewhere" })
-    local _, _, app = s.first("StasisStart", "c")
-    assert.are.equal("elsewhere", app)
     assert.is_false(s.m:app_is_connected("elsewhere"))
+    local failed = false
+    for _, e in ipairs(s.events) do
+      local ev = e.ev
+      failed = failed or ev.type == "ChannelVarset" and ev.variable == "STASISSTATUS" and ev.value == "FAILED"
+    end
+    assert.is_true(failed)
+    s.run(1)
+    assert.is_nil(s.first("StasisStart", "c"))
+    assert.is_nil(s.m.channels.c)
+    assert.are.equal(0, s.m:stats().channels)
+  end)
+
+  it("refuses a caller while the app's socket is closed, and takes the next once it is back", function()
+    local s = sim()
+    s.m:app_disconnected("luari")
+    local lost = s.m:incoming { app = "luari" }
+    s.run(1)
+    assert.is_nil(s.first("StasisStart", lost))
+    assert.is_nil(s.m.channels[lost])
+    s.m:app_connected("luari")
+    local taken = s.m:incoming { app = "luari" }
+    s.run(1)
+    assert.truthy(s.first("StasisStart", taken))
+    assert.truthy(s.m.channels[taken])
   end)
 
   it("routes like res_ari: 404 for unknown paths, 405 for a known path's other method", function()
@@ -1416,7 +1438,6 @@ describe("the model as a server", function()
 
   it("holds 10,000 calls and leaves nothing behind when they end", function()
     local s = sim()
-    s.m:app_disconnected("luari")
     local count = 0
     s.m.emit_fn = function()
       count = count + 1

@@ -71,7 +71,8 @@ function Load:start(o)
     local id = string.format("load-%d", self.seq)
     local rec = { placed = now }
     self.calls[id] = rec
-    local ok = pcall(model.incoming, model, {
+    -- A call Stasis() refuses (the app has no WebSocket) is not placed.
+    local ok = model:app_is_connected(o.app) and pcall(model.incoming, model, {
       id = id, app = o.app, args = o.args,
       caller = { number = o.caller or string.format("+1555%07d", self.seq), name = "" },
     })

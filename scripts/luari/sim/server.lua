@@ -487,8 +487,13 @@ end
 
 function Server:control_request(method, path, data)
   if method == "POST" and path == "/sim/calls" then
+    local app = data.app or "luari"
+    if not self.model:app_is_connected(app) then
+      return 409, { message = "no WebSocket is connected for application " .. tostring(app)
+        .. ": Asterisk's Stasis() would refuse the call" }
+    end
     local id = self.model:incoming({
-      app = data.app or "luari",
+      app = app,
       args = split_args(data.args),
       caller = { number = data.caller or data.number or "", name = data.caller_name or data.name or "" },
       exten = data.exten,

@@ -551,6 +551,9 @@ function K.incoming(m, o)
   ch.app_data = #args == 0 and o.app or (o.app .. "," .. table.concat(args, ","))
   -- Not subscribed yet: nobody sees STASISSTATUS being cleared.
   C().varset(m, ch, "STASISSTATUS", "")
+  if C().stasis_refused(m, ch, o.app) then
+    return id
+  end
   C().start_stasis(m, ch, o.app, args)
   ch.stasis_pending = true
   return id

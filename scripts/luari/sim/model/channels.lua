@@ -202,12 +202,31 @@ function C.unsubscribe(m, ch, app, how)
   return true
 end
 
+-- Stasis() refuses an application with no WebSocket connected (never
+-- registered, or its socket closed: Asterisk deactivates it then).
+-- STASISSTATUS is FAILED and the dialplan goes on; the simulator knows no
+-- dialplan after it, so the channel ends there, as at the end of an
+-- extension. Returns true when it refused.
+function C.stasis_refused(m, ch, app)
+  if m:app_is_connected(app) then
+    return false
+  end
+  C.varset(m, ch, "STASISSTATUS", "FAILED")
+  m:after(ch, 0, function()
+    C.hangup(m, ch, 16, "quiet")
+  end)
+  return true
+end
+
 -- Stasis(app,args) starts on a channel: STASISSTATUS is cleared (seen by
 -- apps already subscribed), then StasisStart.
 function C.enter_stasis(m, ch, app, args_str)
   ch.app_name = "Stasis"
   ch.app_data = U.empty(args_str) and app or (app .. "," .. args_str)
   C.varset(m, ch, "STASISSTATUS", "")
+  if C.stasis_refused(m, ch, app) then
+    return
+  end
   C.start_stasis(m, ch, app, U.split(args_str))
   ch.stasis_pending = true
 end

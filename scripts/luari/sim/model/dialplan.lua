@@ -191,6 +191,9 @@ APPS.Congestion = refuse("CONGESTION", 34)
 function APPS.Stasis(m, ch, _, data)
   local app, args = data:match("^([^,]*),?(.*)$")
   lib.channels.varset(m, ch, "STASISSTATUS", "")
+  if lib.channels.stasis_refused(m, ch, app) then
+    return
+  end
   lib.channels.start_stasis(m, ch, app, U.split(args))
   ch.stasis_pending = true
 end
