@@ -411,8 +411,10 @@ local function wait_key(call, timeout)
 end
 
 -- Takes keys from the buffer until max, a terminator (once `min` keys are
--- in: an earlier one is dropped) or a timeout. o: max, min, timeout,
--- inter_timeout, terminators (a set).
+-- in: an earlier one is dropped) or a timeout: `timeout` from the start
+-- until the first digit (a dropped terminator is none), then
+-- `inter_timeout` from each key. o: max, min, timeout, inter_timeout,
+-- terminators (a set).
 local function collect(call, o)
   local gone = call:_gone()
   if gone then
@@ -422,12 +424,14 @@ local function collect(call, o)
   local max, min, terminators = o.max, o.min, o.terminators
   local timeout, inter_timeout = o.timeout, o.inter_timeout
   o = nil
+  local rt = call._rt
+  local first_by = rt:now() + timeout
   local got, pressed = "", false
   while true do
     while #call._dtmf > 0 do
       local key = call._dtmf:sub(1, 1)
       call._dtmf = call._dtmf:sub(2)
-      pressed = true
+      pressed = #got > 0 or not terminators[key]
       if terminators[key] then
         if #got >= min then
           return got, "terminator"
@@ -439,7 +443,7 @@ local function collect(call, o)
         end
       end
     end
-    local ok, why = wait_key(call, pressed and inter_timeout or timeout)
+    local ok, why = wait_key(call, pressed and inter_timeout or math.max(0, first_by - rt:now()))
     if not ok then
       if why == "timeout" then
         return got, "timeout"
