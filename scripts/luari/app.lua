@@ -147,6 +147,10 @@ local function forget(app, ev)
   end
 end
 
+-- Filled by router.keys for each event; nothing reads them once the
+-- event has been delivered.
+local event_channels, event_bridges = {}, {}
+
 function App:on_event(ev)
   count(self, ev)
   if ev.type == "StasisStart" then
@@ -158,7 +162,7 @@ function App:on_event(ev)
     end
     return
   end
-  local channels, bridges = router.keys(ev)
+  local channels, bridges = router.keys(ev, event_channels, event_bridges)
   local first, others
   for _, id in ipairs(channels) do
     local call = self.channel_owner[id]

@@ -30,9 +30,19 @@ function router.id_of(v)
 end
 local id_of = router.id_of
 
--- Returns two arrays: channel ids and bridge ids (possibly empty).
-function router.keys(ev)
-  local channels, bridges = {}, {}
+local function clear(list)
+  for i = #list, 1, -1 do
+    list[i] = nil
+  end
+  return list
+end
+
+-- Returns two arrays: channel ids and bridge ids (possibly empty). The
+-- dispatcher passes two arrays of its own to fill, since it routes every
+-- event: new ones for each would be garbage at every event.
+function router.keys(ev, channels, bridges)
+  channels = channels and clear(channels) or {}
+  bridges = bridges and clear(bridges) or {}
   add(channels, id_of(ev.channel))
   add(channels, id_of(ev.peer))
   add(channels, id_of(ev.caller))
