@@ -171,11 +171,18 @@ end
 -- and a loop that ignored the "hangup" would spin until the instruction
 -- budget stopped it. luari.wait on one of them returns nil, reason.
 local function stop_spawned(call, reason)
+  -- Picked first: a kill wakes luari.wait callers, which may run at once
+  -- and change the call's threads.
+  local spawned
   for th in pairs(call._threads) do
     if th.name == "spawn" then
-      call:_drop("_threads", th)
-      call._rt:kill(th, reason)
+      spawned = spawned or {}
+      spawned[#spawned + 1] = th
     end
+  end
+  for i = 1, spawned and #spawned or 0 do
+    call:_drop("_threads", spawned[i])
+    call._rt:kill(spawned[i], reason)
   end
 end
 
