@@ -3,8 +3,7 @@
 local util = {}
 
 -- The sources of luari's files that a flow calls through (the call
--- object, the luari module): misuse found in them is reported at the
--- flow's line.
+-- object's): misuse found in them is reported at the flow's line.
 local through = {}
 
 -- Called at the top of such a file.
