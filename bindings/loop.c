@@ -183,6 +183,36 @@ static int l_stop(lua_State *L) {
 }
 
 /* log(level, message [, fields]) where fields is a table of strings. */
+static int is_leading_field(const char *name) {
+  return strcmp(name, "call") == 0 || strcmp(name, "flow") == 0;
+}
+
+/* A log line's fields from the table at idx, as name, value pairs: call
+ * and flow first, in that order (people grep for "[call=... flow=..."),
+ * then the others in the table's order. The strings stay in the table. */
+static size_t log_fields(lua_State *L, int idx, const char **fields, size_t max) {
+  static const char *const leading[] = { "call", "flow" };
+  size_t n = 0;
+  for (size_t i = 0; i < 2; i++) {
+    lua_getfield(L, idx, leading[i]);
+    if (lua_type(L, -1) == LUA_TSTRING && n + 2 <= max) {
+      fields[n++] = leading[i];
+      fields[n++] = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (n + 2 <= max && lua_next(L, idx) != 0) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING
+        && !is_leading_field(lua_tostring(L, -2))) {
+      fields[n++] = lua_tostring(L, -2);
+      fields[n++] = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
 static int l_log(lua_State *L) {
   luari_host_t *host = luari_host_get(L);
   int level = luari_log_level_parse(luaL_checkstring(L, 1));
@@ -192,17 +222,7 @@ static int l_log(lua_State *L) {
     return 0;
   const char *msg = luaL_checkstring(L, 2);
   const char *fields[2 * 8 + 1];
-  size_t n = 0;
-  if (lua_istable(L, 3)) {
-    lua_pushnil(L);
-    while (n < 16 && lua_next(L, 3) != 0) {
-      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-        fields[n++] = lua_tostring(L, -2);
-        fields[n++] = lua_tostring(L, -1);
-      }
-      lua_pop(L, 1);
-    }
-  }
+  size_t n = lua_istable(L, 3) ? log_fields(L, 3, fields, 2 * 8) : 0;
   fields[n] = NULL;
   luari_log_fields(&host->log, level, fields, msg);
   return 0;

@@ -11,6 +11,7 @@
 local ari = require "luari.ari"
 local Call = require "luari.call"
 local router = require "luari.router"
+local util = require "luari.util"
 
 local id_of = router.id_of
 
@@ -248,7 +249,7 @@ function App:start_call(ev)
   local fn, flow_name = gen:get(name, self.default_flow)
   if not fn then
     self:log("error", string.format("unknown flow '%s' for channel %s (flows: %s): hanging up",
-      tostring(flow_name or name or "(default)"), ch.id, table.concat(gen:names(), ", ")))
+      tostring(flow_name or name or "(default)"), ch.id, util.name_list(gen:names())), { call = ch.id })
     hangup_channel(self, ch.id, "unknown flow")
     return
   end

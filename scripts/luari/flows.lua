@@ -111,9 +111,18 @@ end
 
 -- A `require` that looks in the generation's modules first, then the host's.
 local LOADING = {}
+-- luari's own modules, which a file in FLOWS must not hide from the
+-- other flows (a flow named luari.lua is still a flow, routed by name).
+local function is_luari_module(name)
+  return name == "luari" or (type(name) == "string" and name:sub(1, 6) == "luari.")
+end
+
 local function make_require(gen)
   local cache = gen.modules
   return function(name)
+    if is_luari_module(name) then
+      return require(name)
+    end
     local value = cache[name]
     if value == LOADING then
       error("loop requiring module '" .. tostring(name) .. "'", 2)

@@ -25,6 +25,7 @@
 --   r:rescan("SIGHUP")               -- now, even if nothing changed
 
 local flows = require "luari.flows"
+local util = require "luari.util"
 
 local Reloader = {}
 Reloader.__index = Reloader
@@ -67,11 +68,11 @@ local function describe(diff)
   local parts = {}
   for _, kind in ipairs({ "changed", "added", "removed" }) do
     if #diff[kind] > 0 then
-      parts[#parts + 1] = kind .. " " .. table.concat(diff[kind], ", ")
+      parts[#parts + 1] = kind .. " " .. util.name_list(diff[kind])
     end
   end
   if #diff.modules > 0 then
-    parts[#parts + 1] = "modules " .. table.concat(diff.modules, ", ")
+    parts[#parts + 1] = "modules " .. util.name_list(diff.modules)
   end
   return #parts > 0 and table.concat(parts, "; ") or "no change"
 end

@@ -27,6 +27,17 @@ function util.flow_level(level)
   end
 end
 
+-- Names for a log line: all of them when there are few, else the first
+-- `max` (default 20) and how many there are (3,000 flows would make every
+-- such line tens of kilobytes).
+function util.name_list(names, max)
+  max = max or 20
+  if #names <= max then
+    return table.concat(names, ", ")
+  end
+  return string.format("%s, ... (%d in all)", table.concat(names, ", ", 1, max), #names)
+end
+
 local seeded = false
 
 local function seed()

@@ -66,6 +66,27 @@ describe("stopping", function()
     assert.is_true(h.log_has(run, "drain time over with 1 call(s) still running", true))
   end)
 
+  it("hangs up the calls still running when the drain runs out, or on a second signal", function()
+    local sim = h.start_sim()
+    for _, second in ipairs({ false, true }) do
+      local run = h.start_run(h.flows(FLOWS), { url = sim.url, log_level = "info",
+        args = { "--drain-seconds", second and "60" or "1" } })
+      h.wait_log(run, "connected to Asterisk", 10, true)
+      local id = h.call(sim, { args = { "forever" } })
+      h.wait_log(run, "\"started\": true", 10, true)
+      h.signal(run, "TERM")
+      if second then
+        h.wait_log(run, "SIGTERM: no new calls", 5, true)
+        h.signal(run, "INT")
+      end
+      assert.are.equal(0, h.wait_exit(run, 10))
+      assert.is_true(h.log_has(run, "hanging up 1 call(s) still running", true))
+      -- The simulator has no such channel any more: luari hung it up before it left.
+      local status = h.http("GET", sim.base .. "/sim/channels/" .. id)
+      assert.are.equal(404, status, h.read(run.log))
+    end
+  end)
+
   it("a flow that ignores its caller's hangup is stopped after the grace period", function()
     local sim = h.start_sim()
     local run = h.start_run(h.flows(FLOWS), { url = sim.url, log_level = "info",

@@ -67,6 +67,28 @@ describe("luari.cli.options", function()
     assert.truthy(err:find("unknown option --nope", 1, true))
   end)
 
+  it("refuses numbers that are not finite or out of range, and a list with no name", function()
+    local spec = {
+      { name = "grace", type = "number", min = 0 },
+      { name = "budget", type = "number", positive = true },
+      { name = "app", env = "ARI_APP", multi = true, default = { "luari" } },
+    }
+    local function err_of(args, env, conf)
+      local opts, err = options.parse(spec, args, env_of(env or {}), conf)
+      assert.is_nil(opts)
+      return err
+    end
+    assert.matches("--grace must be at least 0 (got '-5')", err_of({ "--grace", "-5" }), 1, true)
+    assert.matches("--grace expects a finite number (got 'nan')", err_of({ "--grace", "nan" }), 1, true)
+    assert.matches("--grace expects a finite number (got 'inf')", err_of({ "--grace", "inf" }), 1, true)
+    assert.matches("--budget must be more than 0 (got '0')", err_of({ "--budget", "0" }), 1, true)
+    assert.matches("--budget must be more than 0", err_of({}, {}, { budget = -1 }), 1, true)
+    assert.matches("--app needs a name (got '')", err_of({ "--app", "" }), 1, true)
+    assert.matches("--app needs a name (got ',')", err_of({}, { ARI_APP = "," }), 1, true)
+    local opts = options.parse(spec, { "--grace", "0", "--budget", "0.5", "--app", "a,,b" }, env_of({}))
+    assert.are.same({ 0, 0.5, { "a", "b" } }, { opts.grace, opts.budget, opts.app })
+  end)
+
   it("describes the settings with the password masked", function()
     local opts, _, src = options.parse(SPEC, { "--password", "s3cret" }, env_of({}))
     local text = config.describe(opts, SPEC, src)

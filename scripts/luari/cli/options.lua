@@ -13,6 +13,21 @@ local function find(spec, name)
   return nil
 end
 
+-- A number option's value: finite, and at least o.min (or more than 0
+-- with o.positive).
+local function check_number(o, n, raw)
+  if n ~= n or n == math.huge or n == -math.huge then
+    return nil, string.format("--%s expects a finite number (got '%s')", o.name, raw)
+  end
+  if o.positive and n <= 0 then
+    return nil, string.format("--%s must be more than 0 (got '%s')", o.name, raw)
+  end
+  if o.min and n < o.min then
+    return nil, string.format("--%s must be at least %s (got '%s')", o.name, tostring(o.min), raw)
+  end
+  return n
+end
+
 -- o.word: a word a number option also takes, read as false.
 local function convert(o, raw)
   if o.type == "number" then
@@ -24,7 +39,10 @@ local function convert(o, raw)
       return nil, string.format("--%s expects a number%s (got '%s')", o.name,
         o.word and (" or " .. o.word) or "", raw)
     end
-    return n
+    return check_number(o, n, raw)
+  end
+  if o.multi and not raw:find("[^,]") then
+    return nil, string.format("--%s needs a name (got '%s')", o.name, raw)
   end
   if o.values then
     for _, v in ipairs(o.values) do
@@ -218,7 +236,8 @@ end
 function options.usage(spec)
   local lines = {}
   for _, o in ipairs(spec) do
-    local left = "  --" .. o.name .. (o.flag and "" or (" " .. (o.arg or "VALUE")))
+    local left = (o.short and ("  -" .. o.short .. ", --") or "  --") .. o.name
+      .. (o.flag and "" or (" " .. (o.arg or "VALUE")))
     local right = o.help or ""
     if o.env then
       right = right .. " [" .. o.env .. "]"

@@ -29,18 +29,18 @@ run.SPEC = {
     help = "log level" },
   { name = "log-format", env = "LUARI_LOG_FORMAT", default = "text", values = { "text", "json" },
     help = "log line format" },
-  { name = "drain-seconds", type = "number", default = 30, help = "on SIGTERM, time given to running calls" },
-  { name = "timeout", type = "number", default = 10, help = "seconds before an ARI request gives up" },
+  { name = "drain-seconds", type = "number", min = 0, default = 30, help = "on SIGTERM, time given to running calls" },
+  { name = "timeout", type = "number", positive = true, default = 10, help = "seconds before an ARI request gives up" },
   { name = "insecure", flag = true, help = "do not verify TLS certificates (not for production)" },
   { name = "ca-file", env = "ARI_CA_FILE", arg = "FILE", help = "CA certificates for https/wss" },
-  { name = "reconnect-max", type = "number", default = 10, help = "longest wait between reconnects, seconds" },
-  { name = "hangup-grace", type = "number", default = 10,
+  { name = "reconnect-max", type = "number", positive = true, default = 10, help = "longest wait between reconnects, seconds" },
+  { name = "hangup-grace", type = "number", min = 0, default = 10,
     help = "seconds a flow may run on after its caller hung up" },
-  { name = "instruction-budget", type = "number", default = 50000000,
+  { name = "instruction-budget", type = "number", positive = true, default = 50000000,
     help = "VM instructions a flow may run without waiting" },
-  { name = "memory-limit", type = "number", default = 1024,
+  { name = "memory-limit", type = "number", min = 0, default = 1024,
     help = "Lua heap limit in MB; the flow that passes it fails (0: none)" },
-  { name = "max-event-size", type = "number", default = 16777216,
+  { name = "max-event-size", type = "number", positive = true, default = 16777216,
     help = "largest events WebSocket message accepted, bytes (a bigger one drops the connection)" },
   { name = "no-watch", flag = true, help = "do not reload FLOWS when files change (SIGHUP still does)" },
   { name = "metrics", env = "LUARI_METRICS", arg = "HOST:PORT",
@@ -48,7 +48,7 @@ run.SPEC = {
   { name = "config", env = "LUARI_CONFIG", arg = "FILE",
     help = "read settings from a Lua file (the command line and environment win)" },
   { name = "print-config", flag = true, help = "print the settings in effect (password masked) and exit" },
-  { name = "help", flag = true, help = "show this help" },
+  { name = "help", short = "h", flag = true, help = "show this help" },
 }
 
 local function usage()
@@ -195,14 +195,49 @@ local function start_gc_pacing(ctx)
   loop.timer(1, check)
 end
 
+-- How long luari waits, on its way out, for Asterisk to confirm the
+-- hang-ups of the calls still running.
+local HANGUP_WAIT = 2
+
+-- Calls still running when luari stops (the drain ran out, or a second
+-- signal) are hung up, as when their flows end: left in Stasis, with
+-- nobody to serve them, their callers would wait in silence. Then done().
+local function hang_up_the_rest(ctx, done)
+  local app, calls = ctx.app, {}
+  for _, call in pairs(app.calls) do
+    calls[#calls + 1] = call
+  end
+  if #calls == 0 then
+    return done()
+  end
+  loop.log("warn", string.format("hanging up %d call(s) still running", #calls))
+  for _, call in ipairs(calls) do
+    app:end_call(call)
+  end
+  local deadline = loop.now() + HANGUP_WAIT
+  local function check()
+    if http.active() == 0 or loop.now() >= deadline then
+      done()
+    else
+      loop.timer(0.05, check)
+    end
+  end
+  loop.timer(0, check)
+end
+
 local function finish(ctx)
   if ctx.finishing then
     return
   end
   ctx.finishing = true
   stop_watch(ctx)
-  ctx.events:stop()
-  loop.timer(0.5, loop.stop)
+  hang_up_the_rest(ctx, function()
+    ctx.events:stop()
+    loop.timer(0.5, function()
+      loop.log("info", "luari: stopped")
+      loop.stop()
+    end)
+  end)
 end
 
 local function shutdown(ctx, signame)
@@ -361,7 +396,9 @@ function run.main(args)
     insecure = opts.insecure, ca_file = opts.ca_file, timeout = opts.timeout,
   })
   if not ok then
-    io.stderr:write("luari run: ", tostring(base), "\n")
+    local from = { env = " (from ARI_URL)", config = " (from the config file)" }
+    io.stderr:write("luari run: ", tostring(base), ": '", config.mask_url(opts.url), "'",
+      from[source.url] or "", "\n")
     return 2
   end
   if opts.insecure then
@@ -369,8 +406,12 @@ function run.main(args)
   end
   ctx.base = base
   run.ctx = ctx
-  loop.log("info", string.format("luari: flows %s from %s; connecting to %s", table.concat(gen:names(), ", "),
+  loop.log("info", string.format("luari: flows %s from %s; connecting to %s", util.name_list(gen:names()),
     positional[1], base))
+  if opts.default_flow and not gen.flows[opts.default_flow] then
+    loop.log("warn", string.format("--default-flow %s: FLOWS has no such flow: calls that name no flow will be"
+      .. " hung up until it appears", opts.default_flow))
+  end
   if opts.metrics then
     local mok, merr = start_metrics(ctx)
     if not mok then

@@ -13,15 +13,15 @@ cmd.SPEC = {
   { name = "args", arg = "A,B", help = "Stasis arguments after the flow name" },
   { name = "flow", arg = "NAME", help = "the flow to run when FLOW is a directory" },
   { name = "dtmf", arg = "D@S,...", help = "keys the caller presses, at seconds: 1@2.0,#@4.5" },
-  { name = "hangup-at", type = "number", arg = "SECONDS", help = "the caller hangs up at this time" },
+  { name = "hangup-at", type = "number", min = 0, arg = "SECONDS", help = "the caller hangs up at this time" },
   { name = "audio", values = { "speech", "silence", "tone", "none" }, default = "speech",
     help = "what the caller sends: speech, silence, tone or none" },
-  { name = "max-time", type = "number", default = 3600, help = "stop after this much virtual time" },
+  { name = "max-time", type = "number", positive = true, default = 3600, help = "stop after this much virtual time" },
   { name = "sounds", arg = "FILE", help = "sound lengths, one 'name<TAB>seconds' per line" },
-  { name = "sound-default", type = "number", word = "missing", arg = "SECONDS|missing",
+  { name = "sound-default", type = "number", min = 0, word = "missing", arg = "SECONDS|missing",
     help = "length of sounds not in the table, seconds (default 2); missing: they fail, as on Asterisk" },
   { name = "verbose", flag = true, help = "show every event (ChannelVarset, ...) and luari's playback checks" },
-  { name = "help", flag = true, help = "show this help" },
+  { name = "help", short = "h", flag = true, help = "show this help" },
 }
 
 local function usage()
@@ -41,9 +41,9 @@ function cmd.main(args)
   local transcript = require "luari.sim.transcript"
   local sounds
   if opts.sounds then
-    local ok, t = pcall(require("luari.sim.model").load_sounds_tsv, opts.sounds)
+    local ok, t, err = pcall(require("luari.sim.model").load_sounds_tsv, opts.sounds)
     if not ok or not t then
-      io.stderr:write("luari sim: cannot read ", opts.sounds, ": ", tostring(t), "\n")
+      io.stderr:write("luari sim: cannot read ", opts.sounds, ": ", tostring(ok and err or t), "\n")
       return 1
     end
     sounds = t
@@ -64,7 +64,9 @@ function cmd.main(args)
     sound_default = opts.sound_default,
   })
   if not ok then
-    io.stderr:write("luari sim: ", tostring(call), "\n")
+    -- luari.sim names the caller's line, which here is this file's.
+    local message = tostring(call):gsub("^[^\n]-luari[/%.]cli[/%.]sim%.lua:%d+: ", "")
+    io.stderr:write("luari sim: ", message, "\n")
     return 1
   end
   local render = transcript.renderer(opts.verbose)

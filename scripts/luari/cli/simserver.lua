@@ -12,13 +12,13 @@ cmd.SPEC = {
   { name = "user", env = "ARI_USER", arg = "USER", help = "ARI user clients must give (default asterisk)" },
   { name = "password", env = "ARI_PASSWORD", arg = "PASSWORD", help = "ARI password (default asterisk)" },
   { name = "no-auth", flag = true, help = "accept requests without credentials" },
-  { name = "speed", type = "number", default = 1, help = "clock speed factor (10: ten times real time)" },
+  { name = "speed", type = "number", positive = true, default = 1, help = "clock speed factor (10: ten times real time)" },
   { name = "sounds", arg = "FILE", help = "sound lengths, one 'name<TAB>seconds' per line" },
-  { name = "sound-default", type = "number", word = "missing", arg = "SECONDS|missing",
+  { name = "sound-default", type = "number", min = 0, word = "missing", arg = "SECONDS|missing",
     help = "length of sounds not in the table, seconds (default 2); missing: they fail, as on Asterisk" },
-  { name = "write-timeout", type = "number", default = 0.1,
+  { name = "write-timeout", type = "number", min = 0, default = 0.1,
     help = "seconds a WebSocket reader may fall behind before it is dropped, as Asterisk does" },
-  { name = "http-keepalive", type = "number", default = 15,
+  { name = "http-keepalive", type = "number", min = 0, default = 15,
     help = "seconds an idle kept-alive HTTP connection stays open (Asterisk: http.conf session_keep_alive, 15)" },
   { name = "journal", flag = true, help = "keep every ARI request (not /sim ones) for GET /sim/requests" },
   { name = "port-file", arg = "FILE", help = "write the port served to FILE" },
@@ -26,7 +26,7 @@ cmd.SPEC = {
     help = "a Lua file returning function(server): extra behaviour or faults, run at start" },
   { name = "log-level", env = "LUARI_LOG_LEVEL", default = "info", values = { "debug", "info", "warn", "error" },
     help = "log level" },
-  { name = "help", flag = true, help = "show this help" },
+  { name = "help", short = "h", flag = true, help = "show this help" },
 }
 
 local function usage()
