@@ -303,6 +303,21 @@ local function forward_to_children(call, ev)
   return theirs
 end
 
+-- The first wait_event waiting for an event like `ev` gets it. A waiter
+-- already woken otherwise (the hangup cut its wait short) does not take it:
+-- the event goes on to the next one, or to the inbox.
+local function wake_event_waiter(call, ev)
+  for th, types in pairs(call._event_waiters) do
+    if matches(types, ev) then
+      call._event_waiters[th] = nil
+      if call._rt:interrupt(th, ev) then
+        return true
+      end
+    end
+  end
+  return false
+end
+
 -- Called by the dispatcher for each event of this call, in order.
 function Call:_deliver(ev)
   local ch = ev.channel
@@ -317,24 +332,21 @@ function Call:_deliver(ev)
     end
   end
   run_listeners(self, ev)
+  local taken = false
   if mine then
     if t == "ChannelHangupRequest" or t == "ChannelDestroyed" then
+      -- A flow waiting for this very event gets it, not nil, "hangup".
+      taken = wake_event_waiter(self, ev)
       self:_set_state("hungup")
     elseif t == "StasisEnd" then
+      taken = wake_event_waiter(self, ev)
       self:_set_state("left")
     elseif t == "ChannelDtmfReceived" then
       wake_digit_waiters(self)
     end
   end
-  if forward_to_children(self, ev) then
+  if taken or forward_to_children(self, ev) or wake_event_waiter(self, ev) then
     return
-  end
-  for th, types in pairs(self._event_waiters) do
-    if matches(types, ev) then
-      self._event_waiters[th] = nil
-      self._rt:interrupt(th, ev)
-      return
-    end
   end
   inbox_push(self, ev)
 end

@@ -60,23 +60,57 @@ end
 --       expectation may wait, default sim.DEFAULT_WAIT), verbose (print the
 --       transcript as it goes; "all" for every event), instruction_budget,
 --       hangup_grace.
-function sim.call(flow, opts)
-  opts = opts or {}
-  if type(flow) ~= "string" then
-    raise("sim.call: the first argument must be a flow file or directory (got " .. type(flow) .. ")")
+-- Seconds given to a luari.sim function: a number, at least `min`.
+local function check_seconds(what, v, min)
+  if type(v) ~= "number" or v ~= v or v == math.huge or v < min then
+    raise(string.format("%s must be a number of seconds, at least %s (got %s)", what, tostring(min), tostring(v)))
+  end
+end
+
+local AUDIO = { speech = true, silence = true, tone = true, none = true }
+local AT_LEAST = { hangup_at = 0, sound_default = 0, hangup_grace = 0 }
+
+local function check_options(opts)
+  if type(opts) ~= "table" then
+    raise("sim.call: the options must be a table (got " .. type(opts) .. ")")
   end
   for k, v in pairs(opts) do
     local want = OPTIONS[k]
     if not want then
       raise("sim.call: unknown option '" .. tostring(k) .. "'")
     elseif want == "seconds" then
-      if type(v) ~= "number" and v ~= false then
-        raise("sim.call: option '" .. k .. "' must be a number of seconds or false (got " .. type(v) .. ")")
+      if v ~= false then
+        check_seconds("sim.call: option 'sound_default'", v, 0)
       end
     elseif want ~= "any" and type(v) ~= want then
       raise("sim.call: option '" .. k .. "' must be a " .. want .. " (got " .. type(v) .. ")")
     end
   end
+  for k, min in pairs(AT_LEAST) do
+    if type(opts[k]) == "number" then
+      check_seconds("sim.call: option '" .. k .. "'", opts[k], min)
+    end
+  end
+  if opts.wait ~= nil and not (opts.wait > 0) then
+    raise("sim.call: option 'wait' must be more than 0 seconds (got " .. tostring(opts.wait) .. ")")
+  end
+  if opts.audio ~= nil and not AUDIO[opts.audio] then
+    raise("sim.call: option 'audio' must be speech, silence, tone or none (got '" .. opts.audio .. "')")
+  end
+  for name, len in pairs(opts.sounds or {}) do
+    if type(name) ~= "string" or not (len == false or type(len) == "number" and len >= 0) then
+      raise("sim.call: option 'sounds' maps sound names (\"hello-world\") to seconds, or false for a"
+        .. " missing file (got " .. tostring(name) .. " = " .. tostring(len) .. ")")
+    end
+  end
+end
+
+function sim.call(flow, opts)
+  opts = opts == nil and {} or opts
+  if type(flow) ~= "string" then
+    raise("sim.call: the first argument must be a flow file or directory (got " .. type(flow) .. ")")
+  end
+  check_options(opts)
   local self = setmetatable({ cursor = 1, wait = opts.wait or sim.DEFAULT_WAIT }, SimCall)
   local world = World.new({
     flows = flow,
@@ -172,11 +206,22 @@ end
 
 -- The requests as one line each, with their times (luari's own playback
 -- checks left out, as in the transcript).
-local function describe_seen(seen)
+-- `ended`: the flow's end entry, if it has ended; requests after it are
+-- luari's own (it hangs up what the flow left), as the transcript says.
+local function describe_seen(seen, tr, ended)
+  local after_end = {}
+  local past = false
+  for _, e in ipairs(ended and tr or {}) do
+    past = past or e == ended
+    if past then
+      after_end[e] = true
+    end
+  end
   local lines = {}
   for _, e in ipairs(seen) do
     if not transcript.is_playback_check(e) then
-      lines[#lines + 1] = transcript.format_line(e.t, "flow", transcript.describe_request(e))
+      lines[#lines + 1] = transcript.format_line(e.t, after_end[e] and "luari" or "flow",
+        transcript.describe_request(e))
     end
   end
   return lines
@@ -214,7 +259,7 @@ end
 function SimCall:_fail(what, expected, seen, why, from)
   local since = self.since and string.format("since the previous expectation (%.3f s)", self.since)
     or "since the call began"
-  local lines = describe_seen(seen)
+  local lines = describe_seen(seen, self.world.transcript, self.ended)
   local did
   if #lines == 0 then
     did = since .. " the flow made no request, and"
@@ -317,11 +362,18 @@ end
 -- The flow (or luari, when the flow returns) hangs up the call, with
 -- `reason` when given. Returns the request's parameters.
 function SimCall:expect_hangup(reason)
-  local e = self:_expect_op("expect_hangup(" .. quoted_args(reason) .. ")",
+  local what = "expect_hangup(" .. quoted_args(reason) .. ")"
+  local e = self:_expect_op(what,
     "hang up the call" .. (reason and (" with reason " .. reason) or ""), { hangup = true },
     function(e)
       return e.path:find(self.id, 1, true) and (reason == nil or e.query.reason == reason)
     end)
+  local ended = self.ended
+  if ended and ended.error and e.t >= ended.t then
+    -- luari hangs up after a flow that failed: that is no hangup the flow made.
+    raise(string.format("%s: the call was hung up because the flow failed at %.3f s:\n%s", what, ended.t,
+      tostring(ended.error)))
+  end
   return e.query
 end
 
@@ -338,6 +390,10 @@ end
 -- The flow does channel operation `nickname` (e.g. "answer", "dial") with
 -- these parameters. Returns the request's parameters.
 function SimCall:expect(nickname, params)
+  if type(nickname) ~= "string" or nickname == "" then
+    raise("expect: the ARI operation's nickname, as the transcript shows it (\"answer\", \"startMoh\"),"
+      .. " must be a string (got " .. type(nickname) .. ")")
+  end
   local wanted = {}
   for k, v in pairs(params or {}) do
     wanted[#wanted + 1] = k .. "=" .. tostring(v)
@@ -392,6 +448,7 @@ end
 
 -- Lets `seconds` of virtual time pass.
 function SimCall:advance(seconds)
+  check_seconds("advance: seconds", seconds, 0)
   self.world:advance(seconds)
   return self
 end
@@ -399,6 +456,9 @@ end
 -- Runs until the flow has ended. Returns true, or nil and why not: the
 -- flow's error, or what kept it from ending.
 function SimCall:finish(limit)
+  if limit ~= nil then
+    check_seconds("finish: the time limit", limit, 0)
+  end
   local deadline = self.world.clock:now() + (limit or self.wait)
   self.world:run(function()
     return settled(self)

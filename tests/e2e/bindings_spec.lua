@@ -51,6 +51,8 @@ end
 ]]
 
 describe("bindings", function()
+  after_each(h.stop_all)
+
   it("a server that cannot listen lets go of its callbacks", function()
     local path = h.flows({ refcheck = SCRIPT }) .. "/refcheck.lua"
     local sim = h.start_sim({ args = { "--script", path, "--log-level", "info" } })

@@ -229,6 +229,60 @@ describe("luari.spawn threads end with the call", function()
   end)
 end)
 
+describe("call:wait_event and the hangup", function()
+  it("gives a flow waiting for the hangup event that event, not nil, 'hangup'", function()
+    local c = T.call([[
+      return function(call)
+        call:answer()
+        T.got("ev", call:wait_event("ChannelHangupRequest", 30))
+        T.got("after", call:wait_event("ChannelDtmfReceived", 5))
+      end
+    ]])
+    c:expect("answer")
+    c:advance(2)
+    c:hangup()
+    assert.is_true(c:finish())
+    local ev = T.value("ev")
+    assert.are.equal("ChannelHangupRequest", ev.type)
+    assert.are.equal(2, T.values("ev").t)
+    assert.are.same({ nil, "hangup" }, { T.values("after")[1], T.values("after")[2] })
+  end)
+end)
+
+describe("virtual time and loops that wait 0 s", function()
+  it("moves on for a flow that sleeps 0 s until another thread is done", function()
+    local c = T.call([[
+      return function(call)
+        local done = false
+        luari.spawn(function() luari.sleep(1); done = true end)
+        local turns = 0
+        while not done do
+          luari.sleep(0)
+          turns = turns + 1
+        end
+        T.got("done", turns)
+      end
+    ]])
+    assert.is_true(c:finish())
+    local r = T.values("done")
+    assert.is_true(r[1] > 100, tostring(r[1]))
+    assert.is_true(r.t >= 1 and r.t < 1.1, tostring(r.t))
+  end)
+
+  it("lets an endless loop of them run out the time given, instead of hanging", function()
+    local c = T.call([[
+      return function(call)
+        while true do
+          call:sleep(0)
+        end
+      end
+    ]])
+    local ok, why = c:finish(600)
+    assert.is_nil(ok)
+    assert.matches("did not end within 600 s", why, 1, true)
+  end)
+end)
+
 describe("call:on_hangup when the flow hangs up", function()
   it("does not run the handler: the caller did not hang up", function()
     local c = T.call([[

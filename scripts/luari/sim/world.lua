@@ -109,6 +109,33 @@ end
 
 -- --- the backend the runtime uses ---------------------------------------------
 
+-- Waits of 0 s and ARI replies take no virtual time. A flow that loops on
+-- them (luari.sleep(0) until another thread is done, a request in a loop)
+-- would hold virtual time still for ever, where on a real loop every turn
+-- takes a little time. Past STILL_LIMIT of them in a row with nothing
+-- else happening, each one takes a step, STILL_STEP at first and twice as
+-- long every STILL_LIMIT steps (up to a second), so that even an endless
+-- loop of them reaches the end of a run soon.
+local STILL_LIMIT, STILL_STEP, STILL_MAX = 100, 0.01, 1
+
+function World:_still_delay()
+  local now = self.clock:now()
+  if now ~= self.still_at and now ~= self.still_next then
+    -- Time moved on its own: something else happened.
+    self.still_count, self.still_step = 0, STILL_STEP
+  end
+  self.still_at = now
+  self.still_count = self.still_count + 1
+  if self.still_count <= STILL_LIMIT then
+    return 0
+  end
+  if self.still_count % STILL_LIMIT == 0 then
+    self.still_step = math.min(self.still_step * 2, STILL_MAX)
+  end
+  self.still_next = now + self.still_step
+  return self.still_step
+end
+
 function World:_backend()
   local clock = self.clock
   return {
@@ -116,7 +143,7 @@ function World:_backend()
       return self:_request(method, segments, query, body, cb)
     end,
     timer = function(seconds, fn)
-      local h = clock:after(seconds, fn)
+      local h = clock:after(seconds > 0 and seconds or self:_still_delay(), fn)
       return {
         stop = function()
           h:cancel()
@@ -145,7 +172,7 @@ function World:_request(method, segments, query, body, cb)
   local req = self:note("request", { method = method, path = path, query = q, body = body })
   local status, reason, rbody, headers = self.model:request(method, segments, q, body_text)
   local decoded = roundtrip(rbody)
-  local handle = self.clock:after(0, function()
+  local handle = self.clock:after(self:_still_delay(), function()
     self:note("response", { request = req, status = status, reason = reason, body = decoded, headers = headers })
     cb(status, decoded, nil, nil, reason)
   end)
