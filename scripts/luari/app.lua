@@ -328,9 +328,10 @@ function App:end_call(call)
     call._hangup_handlers = nil
     hangup_channel(self, call.id, "flow ended")
   end
+  local sent = call._hangups_sent or {}
   for _, owned in ipairs(call._owned or {}) do
     if owned.kind == "channel" and self.channel_owner[owned.id] == call and owned.id ~= call.id
-      and not owned.other_half then
+      and not owned.other_half and not sent[owned.id] then
       hangup_channel(self, owned.id, "flow ended")
     end
   end

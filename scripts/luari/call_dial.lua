@@ -109,24 +109,44 @@ local function forget_child(root, child)
   end
 end
 
-local function hang_up_now(root, child)
-  if child._destroyed then
-    return
+-- Notes that luari hangs up `child` (before the request leaves): the
+-- flow's end, which hangs up what the flow made, must not send another.
+-- Returns false when it was noted already.
+local function note_hangup(root, child)
+  local sent = root._hangups_sent or {}
+  root._hangups_sent = sent
+  if sent[child.id] then
+    return false
   end
+  sent[child.id] = true
+  return true
+end
+
+local function send_hangup(root, child)
   local ok, err = ari.channels.hangup(child.id)
   if not ok and err.code ~= "not_found" then
+    root._hangups_sent[child.id] = nil -- a later attempt may try again
     log_warn(root, "could not hang up " .. child.id .. ": " .. tostring(err))
   end
+end
+
+local function hang_up_now(root, child)
+  if child._destroyed or not note_hangup(root, child) then
+    return
+  end
+  send_hangup(root, child)
 end
 
 -- Hangs up a channel the flow created, from a thread of luari's own: it
 -- must happen even though the flow's call has just hung up.
 local function hang_up_later(root, child)
-  if child._destroyed then
+  if child._destroyed or not note_hangup(root, child) then
     return
   end
   root._app:spawn_system(function()
-    hang_up_now(root, child)
+    if not child._destroyed then
+      send_hangup(root, child)
+    end
   end)
 end
 

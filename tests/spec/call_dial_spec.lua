@@ -157,6 +157,7 @@ describe("call:dial", function()
       assert.are.equal("DELETE /channels/" .. create.query.channelId, r)
     end
     assert.are.equal(5, hung_up_at(c, create.query.channelId))
+    assert.are.equal(1, hangups_of(c, create.query.channelId), "one DELETE for the peer, not one more at the flow's end")
     assert.are.equal(0, hangups_of(c, call.id))
     T.assert_clean(c, call)
   end)
