@@ -49,6 +49,7 @@ end
 -- followed, as the watcher follows them. Inside luari the watcher's own
 -- lister does it (no process to start while the loop waits); plain LuaJIT
 -- (busted) asks find(1) the same question.
+local util = require "luari.util"
 local has_watch, watch = pcall(require, "luari.watch")
 
 local function list_lua_files(dir)
@@ -141,6 +142,7 @@ local function make_require(gen)
       if text then
         local err
         chunk, err = loadstring(text, "@" .. file)
+        util.flow_source("@" .. file)
         if not chunk then
           error(err, 0)
         end
@@ -249,6 +251,7 @@ function flows.build(snap, number, opts)
     -- One-file FLOWS: errors name the file as it was given.
     local file = snap.single and snap.path or (snap.dir .. "/" .. rel)
     local chunk, err = loadstring(snap.files[rel], "@" .. file)
+    util.flow_source("@" .. file)
     if not chunk then
       add_error(with_file(file, err))
       if not snap.single then

@@ -15,6 +15,8 @@
 --   log(level, message, fields)
 -- }
 
+local util = require "luari.util"
+
 local Runtime = {}
 Runtime.__index = Runtime
 
@@ -79,7 +81,8 @@ local function budget_hook()
       overrun_thread = th
       debug.sethook(budget_hook, "", 1)
     end
-    error(string.format("instruction budget exceeded: %d instructions without waiting", rt.budget), 2)
+    error(string.format("instruction budget exceeded: %d instructions without waiting", rt.budget),
+      util.flow_code_level(2))
   end
 end
 

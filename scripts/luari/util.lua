@@ -27,6 +27,32 @@ function util.flow_level(level)
   end
 end
 
+-- Chunk sources of the files in FLOWS: an error luari raises while one of
+-- them runs inside luari's own code (the instruction budget, say) is
+-- placed at the flow's line.
+local flow_sources = {}
+
+function util.flow_source(source)
+  flow_sources[source] = true
+end
+
+-- For a function about to raise with error(message, level): the level,
+-- from `level` up, of the first caller in a file from FLOWS; `level` when
+-- there is none.
+function util.flow_code_level(level)
+  local l = level
+  while true do
+    local info = debug.getinfo(l + 1, "S") -- + 1: this function's own frame
+    if not info then
+      return level
+    end
+    if flow_sources[info.source] then
+      return l
+    end
+    l = l + 1
+  end
+end
+
 -- Names for a log line: all of them when there are few, else the first
 -- `max` (default 20) and how many there are (3,000 flows would make every
 -- such line tens of kilobytes).

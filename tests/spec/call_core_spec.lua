@@ -229,6 +229,22 @@ describe("luari.spawn threads end with the call", function()
   end)
 end)
 
+describe("the instruction budget", function()
+  it("names the flow's line even when it runs out inside luari's own code", function()
+    local module = T.flow("return { n = 1 }\n"):match("([^/]+)%.lua$")
+    local c = T.call([[
+      return function(call)
+        while true do
+          local m = require("]] .. module .. [[")
+        end
+      end
+    ]], { instruction_budget = 100000 })
+    local ok, err = c:finish()
+    assert.is_nil(ok)
+    assert.matches("^[^\n]*flow%d+%.lua:%d+: instruction budget exceeded", tostring(err))
+  end)
+end)
+
 describe("call:wait_event and the hangup", function()
   it("gives a flow waiting for the hangup event that event, not nil, 'hangup'", function()
     local c = T.call([[
