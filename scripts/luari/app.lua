@@ -11,6 +11,7 @@
 local ari = require "luari.ari"
 local Call = require "luari.call"
 local router = require "luari.router"
+local Runtime = require "luari.runtime"
 local util = require "luari.util"
 
 local id_of = router.id_of
@@ -99,7 +100,7 @@ end
 
 -- A thread that belongs to no call, for luari's own housekeeping.
 function App:spawn_system(fn, ...)
-  return self.rt:spawn(fn, { name = "luari" }, ...)
+  return self.rt:spawn(fn, { name = Runtime.SYSTEM }, ...)
 end
 
 -- --- events -----------------------------------------------------------------

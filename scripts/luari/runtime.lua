@@ -37,6 +37,12 @@ local active = nil
 local HOOK_EVERY = 1000
 local hook_ticks, hook_limit = 0, math.huge
 local overrun_thread = nil
+local budget_hook
+
+-- The name of luari's own threads (hang-ups, checks): the Lua memory limit
+-- is for flows, and must not stop luari from hanging up a call.
+local SYSTEM = "luari"
+Runtime.SYSTEM = SYSTEM
 
 -- The Lua heap limit, in KiB (math.huge: none). Checked with the budget:
 -- a flow that grows the heap past it fails, after one full collection.
@@ -61,14 +67,35 @@ local function over_memory_limit()
   return kb > memory_limit_kb
 end
 
-local function budget_hook()
+-- A flow's error value printed by its own __tostring (see error_text)
+-- runs in `guard_co`, with GUARD_TICKS hook ticks at most.
+local GUARD_TICKS = 1000
+local guard_co, guard_ticks = nil, 0
+
+local function guard_tick()
+  guard_ticks = guard_ticks + 1
+  if guard_ticks > GUARD_TICKS then
+    -- Every instruction from now on, so that a pcall inside cannot go on.
+    debug.sethook(budget_hook, "", 1)
+    error("__tostring did not finish", 2)
+  end
+end
+
+budget_hook = function()
   hook_ticks = hook_ticks + 1
+  local co = coroutine.running()
+  if guard_co ~= nil and co == guard_co then
+    return guard_tick()
+  end
   local rt = active
   local th = rt and rt.running
-  if th == nil or coroutine.running() ~= th.co then
-    return -- only a thread itself pays: not the runtime's code around it
+  -- The thread pays, and any coroutine it made and runs (one of its own
+  -- looping would otherwise hold the loop for good); not the runtime's
+  -- code around the resume, which runs in the resumer.
+  if th == nil or co == rt.resumer then
+    return
   end
-  if memory_limit_kb < math.huge and over_memory_limit() then
+  if memory_limit_kb < math.huge and th.name ~= SYSTEM and over_memory_limit() then
     th.overrun = true
     error(string.format("Lua memory limit exceeded (%.0f MB in use, the limit is %.0f MB)",
       collectgarbage("count") / 1024, memory_limit_kb / 1024), 2)
@@ -233,9 +260,23 @@ function Runtime:drain()
   self.draining = false
 end
 
--- A flow may raise any value, even a table whose __tostring fails.
+-- A flow may raise any value, even a table whose __tostring fails or
+-- never returns: it is printed in a coroutine of its own, with a budget.
+local function guarded_tostring(v)
+  return tostring(v)
+end
+
 local function error_text(e)
-  local ok, text = pcall(tostring, e)
+  if type(e) == "string" then
+    return e
+  end
+  local co = coroutine.create(guarded_tostring)
+  guard_co, guard_ticks = co, 0
+  local ok, text = coroutine.resume(co, e)
+  guard_co = nil
+  if guard_ticks > GUARD_TICKS then
+    debug.sethook(budget_hook, "", HOOK_EVERY)
+  end
   if ok and type(text) == "string" then
     return text
   end
@@ -245,6 +286,9 @@ end
 -- `quiet`: the thread was killed; whoever killed it reports it.
 local function finish(rt, th, results, err, trace, quiet)
   th.done = true
+  -- A dead coroutine's stack keeps what it held (a flow that built a huge
+  -- string and failed): nothing needs it now.
+  th.co = nil
   th.results = results
   th.error = err
   rt.nthreads = rt.nthreads - 1
@@ -270,13 +314,13 @@ end
 
 -- After Runtime:resume: what the coroutine returned is taken as arguments,
 -- not packed into a table, since most resumes end in another wait.
-local function resumed(self, th, prev_active, prev_running, ok, ...)
+local function resumed(self, th, prev_active, prev_running, prev_resumer, ok, ...)
   hook_limit = math.huge
   if overrun_thread then
     overrun_thread = nil
     debug.sethook(budget_hook, "", HOOK_EVERY)
   end
-  active, self.running = prev_active, prev_running
+  active, self.running, self.resumer = prev_active, prev_running, prev_resumer
   if th.done then
     return -- killed while it ran
   end
@@ -291,6 +335,13 @@ local function resumed(self, th, prev_active, prev_running, ok, ...)
     cancel_wait(th)
     local msg = "instruction budget exceeded (the error was caught; the thread is stopped)"
     finish(self, th, nil, msg, debug.traceback(th.co, msg))
+  elseif not th.in_await then
+    -- coroutine.yield called by the flow itself: nothing would ever resume it.
+    th.dead = true
+    cancel_wait(th)
+    local msg = "coroutine.yield outside a luari wait: a flow waits with luari's functions"
+      .. " (call methods, luari.sleep, ...); its own coroutines may yield only inside them"
+    finish(self, th, nil, msg, debug.traceback(th.co, msg))
   end
 end
 
@@ -299,10 +350,15 @@ function Runtime:resume(th, ...)
   if th.done or th.dead then
     return
   end
-  local prev_active, prev_running = active, self.running
-  active, self.running = self, th
+  local prev_active, prev_running, prev_resumer = active, self.running, self.resumer
+  active, self.running, self.resumer = self, th, coroutine.running()
   hook_ticks, hook_limit = 0, self.budget / HOOK_EVERY
-  return resumed(self, th, prev_active, prev_running, coroutine.resume(th.co, ...))
+  return resumed(self, th, prev_active, prev_running, prev_resumer, coroutine.resume(th.co, ...))
+end
+
+local function after_await(th, ...)
+  th.in_await = false
+  return ...
 end
 
 -- Wait from inside a thread. start(wake) begins the operation and returns a
@@ -350,7 +406,8 @@ function Runtime:await(start, timeout)
       end)
     end
   end
-  return coroutine.yield()
+  th.in_await = true
+  return after_await(th, coroutine.yield())
 end
 
 -- Wake a waiting thread from outside with these results, cancelling what it

@@ -201,6 +201,24 @@ describe("luari.runtime memory limit", function()
     assert.truthy(errors[1]:find("Lua memory limit exceeded", 1, true), errors[1])
     assert.is_true(other)
   end)
+
+  it("does not stop luari's own threads (they hang calls up)", function()
+    local errors = {}
+    local rt, clock = new_rt()
+    rt.on_error = function(th, err) errors[#errors + 1] = err end
+    local held
+    Runtime.set_memory_limit(collectgarbage("count") / 1024 + 8)
+    local grow = function()
+      local t = {}
+      for i = 1, 4e5 do t[i] = { i } end
+      held = #t
+    end
+    jit.off(grow, true)
+    rt:spawn(grow, { name = Runtime.SYSTEM })
+    clock:run()
+    assert.are.same({}, errors)
+    assert.are.equal(4e5, held)
+  end)
 end)
 
 describe("luari.runtime robustness", function()
@@ -216,6 +234,67 @@ describe("luari.runtime robustness", function()
     assert.are.equal(1, #errors)
     assert.truthy(errors[1]:find("cannot be printed", 1, true), errors[1])
     assert.is_true(later)
+  end)
+
+  it("an error value whose __tostring never returns fails only its thread", function()
+    local errors = {}
+    local rt, clock = new_rt()
+    rt.on_error = function(th, err) errors[#errors + 1] = err end
+    local looping = function() while true do end end
+    jit.off(looping, true)
+    local endless = setmetatable({}, { __tostring = looping })
+    local later = false
+    rt:spawn(function() error(endless) end)
+    rt:spawn(function() rt:sleep(1) later = true end)
+    clock:run()
+    assert.are.equal(1, #errors)
+    assert.truthy(errors[1]:find("cannot be printed", 1, true), errors[1])
+    assert.is_true(later)
+  end)
+
+  it("charges the budget to coroutines a thread makes and runs", function()
+    local errors = {}
+    local rt, clock = new_rt({ instruction_budget = 200000 })
+    rt.on_error = function(th, err) errors[#errors + 1] = err end
+    local inner = function() while true do end end
+    jit.off(inner, true)
+    local later = false
+    rt:spawn(function() coroutine.wrap(inner)() end)
+    rt:spawn(function() rt:sleep(1) later = true end)
+    clock:run()
+    assert.are.equal(1, #errors)
+    assert.truthy(errors[1]:find("instruction budget", 1, true), errors[1])
+    assert.is_true(later)
+  end)
+
+  it("fails a thread that yields on its own, outside any wait", function()
+    local errors = {}
+    local rt, clock = new_rt()
+    rt.on_error = function(th, err) errors[#errors + 1] = err end
+    local th = rt:spawn(function() coroutine.yield() end)
+    clock:run()
+    assert.are.equal(1, #errors)
+    assert.truthy(errors[1]:find("coroutine.yield outside a luari wait", 1, true), errors[1])
+    assert.is_true(th.done)
+  end)
+
+  it("lets go of a finished thread's stack: a failed flow's big string is freed", function()
+    local rt, clock = new_rt()
+    rt.on_error = function() end
+    collectgarbage("collect")
+    local before = collectgarbage("count")
+    local th = rt:spawn(function()
+      local big = string.rep("x", 64 * 1024 * 1024)
+      error("failed holding " .. #big .. " bytes")
+    end)
+    clock:run()
+    -- LuaJIT's own string buffer, as large as the string was, halves at
+    -- each collection: three of them bring it under the bound.
+    for _ = 1, 3 do
+      collectgarbage("collect")
+    end
+    assert.truthy(th.error:find("failed holding", 1, true))
+    assert.is_true(collectgarbage("count") - before < 16 * 1024, "KB still held: " .. (collectgarbage("count") - before))
   end)
 
   it("a wait cut short by interrupt stops its timeout timer", function()
