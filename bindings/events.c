@@ -33,13 +33,26 @@ static void on_open(void *data) {
     luari_host_call(e->host, 0, 0, "events on_open");
 }
 
+/* An ARI event is a JSON object with a string "type": anything else (an
+ * array, an object without one) is dropped as malformed, not routed. */
+static const char *not_an_event(lua_State *L) {
+  if (!lua_istable(L, -1))
+    return "not a JSON object";
+  lua_getfield(L, -1, "type");
+  int typed = lua_type(L, -1) == LUA_TSTRING;
+  lua_pop(L, 1);
+  return typed ? NULL : "no \"type\": not an ARI event";
+}
+
 static void on_message(void *data, const char *json, size_t len) {
   events_ud_t *e = data;
   luari_host_t *host = e->host;
   lua_State *L = host->L;
-  if (luari_json_decode(host, L, json, len) != 0 || !lua_istable(L, -1)) {
+  int failed = luari_json_decode(host, L, json, len) != 0;
+  const char *bad = failed ? NULL : not_an_event(L);
+  if (failed || bad) {
     e->bad_json++;
-    const char *why = lua_isstring(L, -1) ? lua_tostring(L, -1) : "not a JSON object";
+    const char *why = failed && lua_isstring(L, -1) ? lua_tostring(L, -1) : bad ? bad : "not a JSON object";
     luari_log(&host->log, LUARI_LOG_ERROR, "events: malformed event dropped (%s): %.*s", why,
               (int)(len > 120 ? 120 : len), json);
     lua_pop(L, 1);

@@ -84,6 +84,8 @@ describe("bad input on the events WebSocket", function()
 
   local cases = {
     { kind = "malformed", log = "malformed event dropped", metric = 'luari_events_dropped_total{reason="malformed_json"}' },
+    { kind = "untyped", log = 'malformed event dropped (no "type": not an ARI event): [1, 2, 3]',
+      metric = 'luari_events_dropped_total{reason="malformed_json"}' },
     { kind = "binary", log = "binary frame", metric = 'luari_events_dropped_total{reason="binary_frame"}' },
     { kind = "unknown_channel", metric = "luari_events_unrouted_total" },
   }

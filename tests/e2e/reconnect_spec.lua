@@ -34,6 +34,22 @@ describe("after a reconnect", function()
     assert.are.equal("hangup", r.why)
   end)
 
+  it("says to check the credentials when Asterisk comes back refusing them, and keeps trying", function()
+    local sim = h.start_sim()
+    local run = h.start_run(h.flows({ waiting = WAITING_FLOW }), { url = sim.url,
+      args = { "--reconnect-max", "0.5" } })
+    h.wait_log(run, "connected to Asterisk", 10, true)
+    h.signal(sim, "KILL")
+    h.wait_log(run, "ARI unavailable", 10, true)
+    local other = h.start_sim({ port = sim.port, args = { "--password", "changed" } })
+    h.wait_log(run, "401 Unauthorized", 10, true)
+    assert.is_true(h.log_has(run, "(check --user/--password or ARI_USER/ARI_PASSWORD)", true), h.read(run.log))
+    assert.is_true(h.alive(run))
+    h.signal(other, "KILL")
+    h.start_sim({ port = sim.port })
+    h.wait_for(function() return h.count_log(run, "connected to Asterisk") >= 2 end, 10, "the reconnect")
+  end)
+
   it("a call whose channel is still there carries on and gets later events", function()
     local sim = h.start_sim()
     local run = h.start_run(h.flows({ waiting = WAITING_FLOW }), { url = sim.url,

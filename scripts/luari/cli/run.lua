@@ -69,6 +69,9 @@ local function down_reporter(state)
       return
     end
     local msg = down.message
+    if down.kind == "http" and (down.status == 401 or down.status == 403) then
+      msg = msg .. " (check --user/--password or ARI_USER/ARI_PASSWORD)"
+    end
     local cause = util.failure_cause(msg)
     if cause ~= state.last_down then
       state.last_down = cause

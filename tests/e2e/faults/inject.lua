@@ -1,6 +1,6 @@
 -- A `luari sim-server --script` that adds fault injection to the simulator:
 --   POST /sim/fault/ws   {kind = ...}  bad input on every events WebSocket:
---     malformed | unknown_channel | utf8 | binary | oversized (size) | midframe
+--     malformed | untyped | unknown_channel | utf8 | binary | oversized (size) | midframe
 --   POST /sim/fault/ws-refuse {seconds}: events WebSocket upgrades get 503 meanwhile
 --   POST /sim/fault/rest {match = "/ari/...", method, status, message, delay, truncate, count}
 --     the next `count` (default 1) REST requests whose path contains `match`
@@ -17,6 +17,8 @@ local function ws_fault(server, data)
     n = n + 1
     if kind == "malformed" then
       conn:send('{"type": "StasisStart", "channel": {"id": ')
+    elseif kind == "untyped" then
+      conn:send('[1, 2, 3]')
     elseif kind == "unknown_channel" then
       conn:send(json.encode({ type = "ChannelDtmfReceived", digit = "5", duration_ms = 100,
         channel = { id = "no-such-channel", name = "PJSIP/ghost", state = "Up" },
