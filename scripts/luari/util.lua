@@ -6,51 +6,55 @@ local util = {}
 -- object's): misuse found in them is reported at the flow's line.
 local through = {}
 
--- Called at the top of such a file.
-function util.flow_facing()
-  through[debug.getinfo(2, "S").source] = true
-end
-
--- For a function about to raise with error(message, level): the level,
--- from `level` up, of the first caller outside those files.
-function util.flow_level(level)
-  local l = level
-  while true do
-    local info = debug.getinfo(l + 1, "S") -- + 1: this function's own frame
-    if not info then
-      return level
-    end
-    if not through[info.source] then
-      return l
-    end
-    l = l + 1
-  end
-end
-
 -- Chunk sources of the files in FLOWS: an error luari raises while one of
 -- them runs inside luari's own code (the instruction budget, say) is
 -- placed at the flow's line.
 local flow_sources = {}
 
+-- Called at the top of a file of the call object.
+function util.flow_facing()
+  through[debug.getinfo(2, "S").source] = true
+end
+
 function util.flow_source(source)
   flow_sources[source] = true
 end
 
--- For a function about to raise with error(message, level): the level,
--- from `level` up, of the first caller in a file from FLOWS; `level` when
--- there is none.
-function util.flow_code_level(level)
+-- For a function F about to raise with error(message, level), through one
+-- of the two below: F's level, from `level` up, of the first caller whose
+-- source `wanted` accepts; `level` when there is none.
+local function level_where(level, wanted)
   local l = level
   while true do
-    local info = debug.getinfo(l + 1, "S") -- + 1: this function's own frame
+    local info = debug.getinfo(l + 2, "S") -- + 2: this function and the one below
     if not info then
       return level
     end
-    if flow_sources[info.source] then
+    if wanted(info.source) then
       return l
     end
     l = l + 1
   end
+end
+
+local function outside_call_files(source)
+  return not through[source]
+end
+
+local function in_flows(source)
+  return flow_sources[source] == true
+end
+
+-- The first caller outside the call object's files.
+function util.flow_level(level)
+  local l = level_where(level, outside_call_files) -- not a tail call: level_where counts this frame
+  return l
+end
+
+-- The first caller in a file from FLOWS.
+function util.flow_code_level(level)
+  local l = level_where(level, in_flows)
+  return l
 end
 
 -- Names for a log line: all of them when there are few, else the first
