@@ -212,9 +212,24 @@ end
 
 -- --- calls --------------------------------------------------------------------
 
+-- luari's own hang-ups are tried again after a failure that may pass (no
+-- reply, a broken connection, a 5xx), these many seconds apart: a caller
+-- must not be left in Stasis with no flow because one request failed.
+local HANGUP_RETRIES = { 1, 2, 4 }
+local PASSING = { timeout = true, conn_lost = true, server_error = true }
+
 local function hangup_channel(app, id, why)
   app:spawn_system(function()
     local ok, err = ari.channels.hangup(id)
+    for _, seconds in ipairs(HANGUP_RETRIES) do
+      if ok or not PASSING[err.code] then
+        break
+      end
+      app:log("debug", string.format("hanging up %s (%s) failed (%s): trying again in %g s", id, why,
+        tostring(err), seconds))
+      app.rt:sleep(seconds)
+      ok, err = ari.channels.hangup(id)
+    end
     if not ok and err.code ~= "not_found" then
       app:log("warn", string.format("could not hang up %s (%s): %s", id, why, tostring(err)))
     end

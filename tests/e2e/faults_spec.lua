@@ -130,6 +130,17 @@ end)
 describe("faulty REST replies", function()
   after_each(h.stop_all)
 
+  it("luari's own hangup is tried again after a 500: the caller is not left in Stasis", function()
+    local sim, run = start()
+    local id = waiting_call(sim, run, "waiter")
+    fault(sim, "/sim/fault/rest", { match = "/ari/channels/" .. id, method = "DELETE", status = 500, count = 2 })
+    press(sim, id, "7") -- the flow returns: luari hangs up the call
+    h.wait_for(function()
+      return h.http("GET", sim.base .. "/sim/channels/" .. id) == 404
+    end, 10, "the channel to be hung up after two failed tries")
+    assert.is_false(h.log_has(run, "could not hang up", true), h.read(run.log))
+  end)
+
   it("a 500 is nil, err with code server_error", function()
     local sim, run = start()
     local id = waiting_call(sim, run, "asker")
