@@ -218,20 +218,21 @@ end
 local HANGUP_RETRIES = { 1, 2, 4 }
 local PASSING = { timeout = true, conn_lost = true, server_error = true }
 
-local function hangup_channel(app, id, why)
-  app:spawn_system(function()
+-- Hangs up channel `id` from a thread of luari's own (`why` for the log).
+function App:hang_up(id, why)
+  self:spawn_system(function()
     local ok, err = ari.channels.hangup(id)
     for _, seconds in ipairs(HANGUP_RETRIES) do
       if ok or not PASSING[err.code] then
         break
       end
-      app:log("debug", string.format("hanging up %s (%s) failed (%s): trying again in %g s", id, why,
+      self:log("debug", string.format("hanging up %s (%s) failed (%s): trying again in %g s", id, why,
         tostring(err), seconds))
-      app.rt:sleep(seconds)
+      self.rt:sleep(seconds)
       ok, err = ari.channels.hangup(id)
     end
     if not ok and err.code ~= "not_found" then
-      app:log("warn", string.format("could not hang up %s (%s): %s", id, why, tostring(err)))
+      self:log("warn", string.format("could not hang up %s (%s): %s", id, why, tostring(err)))
     end
   end)
 end
@@ -257,7 +258,7 @@ function App:start_call(ev)
   end
   if not self.accepting then
     self:log("warn", "shutting down: hanging up new call " .. ch.id)
-    hangup_channel(self, ch.id, "shutting down")
+    self:hang_up(ch.id, "shutting down")
     return
   end
   local name, rest = stasis_args(ev)
@@ -266,7 +267,7 @@ function App:start_call(ev)
   if not fn then
     self:log("error", string.format("unknown flow '%s' for channel %s (flows: %s): hanging up",
       tostring(flow_name or name or "(default)"), ch.id, util.name_list(gen:names())), { call = ch.id })
-    hangup_channel(self, ch.id, "unknown flow")
+    self:hang_up(ch.id, "unknown flow")
     return
   end
   local call = Call.new(self, ch, ev.application, rest, flow_name)
@@ -342,13 +343,13 @@ function App:end_call(call)
     -- The flow hangs up, not the caller: on_hangup handlers will not run
     -- (when the caller hung up, they are being started right now).
     call._hangup_handlers = nil
-    hangup_channel(self, call.id, "flow ended")
+    self:hang_up(call.id, "flow ended")
   end
   local sent = call._hangups_sent or {}
   for _, owned in ipairs(call._owned or {}) do
     if owned.kind == "channel" and self.channel_owner[owned.id] == call and owned.id ~= call.id
       and not owned.other_half and not sent[owned.id] then
-      hangup_channel(self, owned.id, "flow ended")
+      self:hang_up(owned.id, "flow ended")
     end
   end
   call._state = call._state == "up" and "hungup" or call._state

@@ -137,17 +137,14 @@ local function hang_up_now(root, child)
   send_hangup(root, child)
 end
 
--- Hangs up a channel the flow created, from a thread of luari's own: it
--- must happen even though the flow's call has just hung up.
+-- Hangs up a channel the flow created, from a thread of luari's own (tried
+-- again if it fails): it must happen even though the flow's call has just
+-- hung up.
 local function hang_up_later(root, child)
   if child._destroyed or not note_hangup(root, child) then
     return
   end
-  root._app:spawn_system(function()
-    if not child._destroyed then
-      send_hangup(root, child)
-    end
-  end)
+  root._app:hang_up(child.id, "the dial did not complete")
 end
 
 -- --- answering ---------------------------------------------------------------

@@ -52,14 +52,6 @@ local function raise(msg)
   error(caller_position() .. msg, 0)
 end
 
--- sim.call(flow, opts): a simulated caller calls; the flow starts.
--- flow: a flow file or a directory of flows (opts.flow picks the name).
--- opts: caller, caller_name, args, flow, dtmf ("1@2.0,#@4.5"), hangup_at,
---       audio ("speech"|"silence"), sounds, sound_default (seconds, or false:
---       sounds not in the tables are missing), wait (seconds an
---       expectation may wait, default sim.DEFAULT_WAIT), verbose (print the
---       transcript as it goes; "all" for every event), instruction_budget,
---       hangup_grace.
 -- Seconds given to a luari.sim function: a number, at least `min`.
 local function check_seconds(what, v, min)
   if type(v) ~= "number" or v ~= v or v == math.huge or v < min then
@@ -68,7 +60,7 @@ local function check_seconds(what, v, min)
 end
 
 local AUDIO = { speech = true, silence = true, tone = true, none = true }
-local AT_LEAST = { hangup_at = 0, sound_default = 0, hangup_grace = 0 }
+local AT_LEAST = { hangup_at = 0, hangup_grace = 0 } -- sound_default: as a "seconds" option
 
 local function check_options(opts)
   if type(opts) ~= "table" then
@@ -80,7 +72,7 @@ local function check_options(opts)
       raise("sim.call: unknown option '" .. tostring(k) .. "'")
     elseif want == "seconds" then
       if v ~= false then
-        check_seconds("sim.call: option 'sound_default'", v, 0)
+        check_seconds("sim.call: option '" .. k .. "'", v, 0)
       end
     elseif want ~= "any" and type(v) ~= want then
       raise("sim.call: option '" .. k .. "' must be a " .. want .. " (got " .. type(v) .. ")")
@@ -105,6 +97,14 @@ local function check_options(opts)
   end
 end
 
+-- sim.call(flow, opts): a simulated caller calls; the flow starts.
+-- flow: a flow file or a directory of flows (opts.flow picks the name).
+-- opts: caller, caller_name, args, flow, dtmf ("1@2.0,#@4.5"), hangup_at,
+--       audio ("speech"|"silence"), sounds, sound_default (seconds, or false:
+--       sounds not in the tables are missing), wait (seconds an
+--       expectation may wait, default sim.DEFAULT_WAIT), verbose (print the
+--       transcript as it goes; "all" for every event), instruction_budget,
+--       hangup_grace.
 function sim.call(flow, opts)
   opts = opts == nil and {} or opts
   if type(flow) ~= "string" then
@@ -465,12 +465,7 @@ function SimCall:finish(limit)
   end, deadline)
   if not self.ended then
     if self.world.app.stats.calls == 0 then
-      local errors = {}
-      for _, e in ipairs(self.world.transcript) do
-        if e.kind == "log" and e.level == "error" then
-          errors[#errors + 1] = e.message
-        end
-      end
+      local errors = self:logs("error")
       return nil, "no flow ran for the call" .. (#errors > 0 and (": " .. table.concat(errors, "; ")) or "")
     end
     if not self.world.clock:next_time() then

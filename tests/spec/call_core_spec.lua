@@ -154,16 +154,6 @@ describe("luari.spawn threads end with the call", function()
     return n
   end
 
-  local function errors_logged(c)
-    local out = {}
-    for _, e in ipairs(c.world.transcript) do
-      if e.kind == "log" and e.level == "error" then
-        out[#out + 1] = e.message
-      end
-    end
-    return out
-  end
-
   -- A ticker that ignores what luari.sleep returns: it would spin once
   -- every wait returned nil, "hangup" at once.
   local TICKER = [[
@@ -189,7 +179,7 @@ describe("luari.spawn threads end with the call", function()
     assert.is_true(c:finish())
     assert.are.equal(3, count("tick"))
     assert.are.same({ n = 2, t = 3.5, nil, "hangup" }, T.values("wait"))
-    assert.are.same({}, errors_logged(c))
+    assert.are.same({}, c:logs("error"))
     T.assert_clean(c, T.value("call"))
   end)
 
@@ -207,7 +197,7 @@ describe("luari.spawn threads end with the call", function()
     assert.is_true(c:finish())
     assert.are.equal(3, count("tick"))
     assert.are.same({ n = 2, t = 3.5, nil, "hangup" }, T.values("wait"))
-    assert.are.same({}, errors_logged(c))
+    assert.are.same({}, c:logs("error"))
     T.assert_clean(c, T.value("call"))
   end)
 
@@ -225,7 +215,7 @@ describe("luari.spawn threads end with the call", function()
     assert.is_true(c:finish())
     assert.are.equal(2, count("tick"))
     assert.are.same({ nil, "left" }, { T.values("wait")[1], T.values("wait")[2] })
-    assert.are.same({}, errors_logged(c))
+    assert.are.same({}, c:logs("error"))
   end)
 end)
 
@@ -335,22 +325,27 @@ describe("misuse of the ARI operations behind the methods", function()
       end
   ]]
 
+  -- Each try(name, ...) the flow made raised, with a message matching its pattern.
+  local function assert_raised(patterns)
+    for name, pattern in pairs(patterns) do
+      local r = T.values(name)
+      assert.is_false(r[1], name)
+      assert.matches(pattern, r[2], 1, false, name)
+    end
+  end
+
   it("raises at the flow's line, naming what is wrong, before anything is sent", function()
     local c = T.call(FLOW)
     c:advance(1)
     c:hangup()
     assert.is_true(c:finish())
-    for name, pattern in pairs({
+    assert_raised({
       ["dtmf typo"] = "call:send_dtmf: opts.gap is not an option",
       ["dtmf opts"] = "call:send_dtmf: opts must be a table",
       ["dtmf before"] = "call:send_dtmf: opts.before must be an integer",
       ["dtmf digits"] = "call:send_dtmf: digits must be a non%-empty string",
       ["priority"] = "flow%d+%.lua:%d+: ari.channels.continueInDialplan: parameter 'priority' must be an integer",
-    }) do
-      local r = T.values(name)
-      assert.is_false(r[1], name)
-      assert.matches(pattern, r[2], 1, false, name)
-    end
+    })
     assert.are.equal(0, #T.find_requests(c, "POST", "/dtmf"))
     assert.are.equal(0, #T.find_requests(c, "POST", "/continue"))
   end)
@@ -381,15 +376,11 @@ describe("misuse of the ARI operations behind the methods", function()
     c:advance(1)
     c:hangup()
     assert.is_true(c:finish())
-    for name, pattern in pairs({
+    assert_raised({
       ["gone reason"] = "flow%d+%.lua:%d+: ari.channels.hangup: .*reason",
       ["gone priority"] = "flow%d+%.lua:%d+: ari.channels.continueInDialplan: parameter 'priority'",
       ["gone dtmf"] = "flow%d+%.lua:%d+: call:send_dtmf: opts.after must be at least 0",
-    }) do
-      local r = T.values(name)
-      assert.is_false(r[1], name)
-      assert.matches(pattern, r[2], 1, false, name)
-    end
+    })
   end)
 end)
 

@@ -41,12 +41,12 @@ function cmd.main(args)
   local transcript = require "luari.sim.transcript"
   local sounds
   if opts.sounds then
-    local ok, t, err = pcall(require("luari.sim.model").load_sounds_tsv, opts.sounds)
-    if not ok or not t then
-      io.stderr:write("luari sim: cannot read ", opts.sounds, ": ", tostring(ok and err or t), "\n")
+    local err
+    sounds, err = require("luari.sim.model").load_sounds_tsv(opts.sounds)
+    if not sounds then
+      io.stderr:write("luari sim: cannot read ", opts.sounds, ": ", tostring(err), "\n")
       return 1
     end
-    sounds = t
   end
   local list = {}
   for a in tostring(opts.args or ""):gmatch("[^,]+") do

@@ -47,12 +47,12 @@ function cmd.main(args)
   local Model = require "luari.sim.model"
   local sounds
   if opts.sounds then
-    local ok, t = pcall(Model.load_sounds_tsv, opts.sounds)
-    if not ok or not t then
-      io.stderr:write("luari sim-server: cannot read ", opts.sounds, ": ", tostring(t), "\n")
+    local err
+    sounds, err = Model.load_sounds_tsv(opts.sounds)
+    if not sounds then
+      io.stderr:write("luari sim-server: cannot read ", opts.sounds, ": ", tostring(err), "\n")
       return 1
     end
-    sounds = t
   end
   local user, password = opts.user, opts.password
   if opts.no_auth then

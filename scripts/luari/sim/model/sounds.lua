@@ -178,13 +178,19 @@ function S.load_tsv(path)
     return nil, err
   end
   local sounds = {}
-  for line in f:lines() do
-    local name, secs = line:match("^([^\t]+)\t%s*([%d%.]+)%s*$")
-    if name and tonumber(secs) then
-      sounds[name] = tonumber(secs)
+  -- Reading raises for a directory, say: the caller gets nil, err.
+  local ok, read_err = pcall(function()
+    for line in f:lines() do
+      local name, secs = line:match("^([^\t]+)\t%s*([%d%.]+)%s*$")
+      if name and tonumber(secs) then
+        sounds[name] = tonumber(secs)
+      end
     end
-  end
+  end)
   f:close()
+  if not ok then
+    return nil, path .. ": " .. tostring(read_err):gsub("^.-:%d+: ", "")
+  end
   return sounds
 end
 
