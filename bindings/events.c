@@ -5,6 +5,7 @@
 #include "../core/events.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define EVENTS_MT "luari.events"
@@ -34,12 +35,14 @@ static void on_open(void *data) {
 }
 
 /* An ARI event is a JSON object with a string "type": anything else (an
- * array, an object without one) is dropped as malformed, not routed. */
-static const char *not_an_event(lua_State *L) {
+ * array, an object without one) is dropped as malformed, not routed.
+ * `rest_reply`: the event is a RESTResponse. */
+static const char *not_an_event(lua_State *L, int *rest_reply) {
   if (!lua_istable(L, -1))
     return "not a JSON object";
   lua_getfield(L, -1, "type");
   int typed = lua_type(L, -1) == LUA_TSTRING;
+  *rest_reply = typed && strcmp(lua_tostring(L, -1), "RESTResponse") == 0;
   lua_pop(L, 1);
   return typed ? NULL : "no \"type\": not an ARI event";
 }
@@ -49,7 +52,8 @@ static void on_message(void *data, const char *json, size_t len) {
   luari_host_t *host = e->host;
   lua_State *L = host->L;
   int failed = luari_json_decode(host, L, json, len) != 0;
-  const char *bad = failed ? NULL : not_an_event(L);
+  int rest_reply = 0;
+  const char *bad = failed ? NULL : not_an_event(L, &rest_reply);
   if (failed || bad) {
     e->bad_json++;
     const char *why = failed && lua_isstring(L, -1) ? lua_tostring(L, -1) : bad ? bad : "not a JSON object";
@@ -63,12 +67,24 @@ static void on_message(void *data, const char *json, size_t len) {
     }
     return;
   }
+  if (rest_reply) {
+    luari_rest_ws_reply(host, L); /* a reply to REST over this WebSocket */
+    return;
+  }
   if (!push_ref(L, e->on_event_ref)) {
     lua_pop(L, 1);
     return;
   }
   lua_insert(L, -2);
   luari_host_call(host, 1, 0, "events on_event");
+}
+
+/* Requests waiting on this WebSocket will get no reply now. */
+static void rest_ws_gone(events_ud_t *e, const char *why) {
+  luari_host_t *host = e->host;
+  if (host->rest_ws == e->ev)
+    host->rest_ws = NULL;
+  luari_rest_ws_down(host, why);
 }
 
 static const char *down_kind(int kind) {
@@ -93,6 +109,10 @@ static const char *down_kind(int kind) {
 static void on_down(void *data, const luari_events_down_t *down) {
   events_ud_t *e = data;
   lua_State *L = e->host->L;
+  char why[200];
+  snprintf(why, sizeof why, "the events WebSocket went down before the reply (%s)",
+           down->message ? down->message : down_kind(down->kind));
+  rest_ws_gone(e, why);
   if (!push_ref(L, e->on_down_ref))
     return;
   lua_createtable(L, 0, 5);
@@ -210,6 +230,13 @@ static events_ud_t *check(lua_State *L) {
   return luaL_checkudata(L, 1, EVENTS_MT);
 }
 
+luari_events_t *luari_events_check(lua_State *L, int idx) {
+  events_ud_t *e = luaL_checkudata(L, idx, EVENTS_MT);
+  if (!e->ev)
+    luaL_argerror(L, idx, "the events connection is closed");
+  return e->ev;
+}
+
 static int l_stop(lua_State *L) {
   events_ud_t *e = check(L);
   if (e->ev)
@@ -252,8 +279,13 @@ static int l_stats(lua_State *L) {
   return 1;
 }
 
-static void events_free(lua_State *L, events_ud_t *e) {
+/* `quiet` (from __gc): no Lua is called; requests still waiting time out. */
+static void events_free(lua_State *L, events_ud_t *e, int quiet) {
   if (e->ev) {
+    if (quiet && e->host->rest_ws == e->ev)
+      e->host->rest_ws = NULL;
+    else if (!quiet)
+      rest_ws_gone(e, "the events WebSocket was closed before the reply");
     luari_events_free(e->ev);
     e->ev = NULL;
   }
@@ -266,13 +298,13 @@ static void events_free(lua_State *L, events_ud_t *e) {
 
 /* Frees the connection; the handle is inert afterwards. */
 static int l_close(lua_State *L) {
-  events_free(L, check(L));
+  events_free(L, check(L), 0);
   return 0;
 }
 
 /* Also what frees the callbacks of a connection that could not be set up. */
 static int l_gc(lua_State *L) {
-  events_free(L, check(L));
+  events_free(L, check(L), 1);
   return 0;
 }
 

@@ -20,7 +20,7 @@ luari_host_t *luari_host_new(struct ev_loop *loop) {
   host->loop = loop;
   luari_log_init(&host->log);
   host->timeout_ms = 10000;
-  host->json_decode_ref = host->json_encode_ref = LUA_NOREF;
+  host->json_decode_ref = host->json_encode_ref = host->rest_pending_ref = LUA_NOREF;
   return host;
 }
 

@@ -20,6 +20,12 @@ typedef struct luari_host {
   luari_url_t url;         /* ARI base URL for REST */
   char rest_base[600];     /* http(s)://host:port/path */
   long timeout_ms;         /* default per-request timeout */
+  /* REST over the events WebSocket (rest_ws.c): requests go over rest_ws
+   * while it is set and open, and wait in a registry table by id. */
+  struct luari_events *rest_ws;
+  int rest_pending_ref;
+  unsigned long rest_next_id;
+  int rest_waiting;
   int json_decode_ref;     /* cjson.decode */
   int json_encode_ref;     /* cjson.encode */
 } luari_host_t;
@@ -41,6 +47,25 @@ int luari_host_call(luari_host_t *host, int nargs, int nresults, const char *whe
 int luari_json_decode(luari_host_t *host, lua_State *L, const char *s, size_t len);
 /* Encodes the value at idx into out; -1 and a message in *err on failure. */
 int luari_json_encode(luari_host_t *host, lua_State *L, int idx, const char **out, size_t *len);
+
+/* http.c: pushes what a request's callback gets: status, body, err,
+ * errmsg, reason, raw body. */
+void luari_http_push_result(luari_host_t *host, lua_State *L, const luari_http_result_t *res);
+
+/* rest_ws.c: REST over the events WebSocket. request: 1 and the handle
+ * pushed when the request went out on `ws` (the callback is at fn_idx),
+ * 0 when `ws` is not open (the caller sends it over HTTP). reply: the
+ * decoded RESTResponse is on top; pops it. down: every waiting request
+ * fails with conn_lost. */
+int luari_rest_ws_request(luari_host_t *host, lua_State *L, struct luari_events *ws, const char *method,
+                          const char *url, const char *body, size_t body_len, double timeout, int fn_idx);
+void luari_rest_ws_reply(luari_host_t *host, lua_State *L);
+void luari_rest_ws_down(luari_host_t *host, const char *why);
+int luari_rest_ws_waiting(const luari_host_t *host);
+void luari_rest_ws_open(lua_State *L);
+
+/* events.c: the connection of a luari.events handle (raises otherwise). */
+struct luari_events *luari_events_check(lua_State *L, int idx);
 
 /* Registry-anchored references (LUA_NOREF when empty). */
 void luari_ref_set(lua_State *L, int *ref, int idx);

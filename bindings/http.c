@@ -2,6 +2,7 @@
  * Lua callback; the reply is decoded with cjson before it is called. */
 #include "http.h"
 
+#include "../core/events.h"
 #include "../core/url.h"
 
 #include <lauxlib.h>
@@ -144,8 +145,7 @@ static int looks_like_json(const luari_http_result_t *res) {
   return res->body_len > 0 && (res->body[0] == '{' || res->body[0] == '[');
 }
 
-/* Pushes status, body, err, errmsg, reason, raw body. */
-static void push_result(luari_host_t *host, lua_State *L, const luari_http_result_t *res) {
+void luari_http_push_result(luari_host_t *host, lua_State *L, const luari_http_result_t *res) {
   if (res->err != LUARI_HTTP_OK) {
     lua_pushinteger(L, 0);
     lua_pushnil(L);
@@ -183,7 +183,7 @@ static void on_done(void *ud, const luari_http_result_t *res) {
   lua_State *L = host->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, r->fn_ref);
   req_release(r);
-  push_result(host, L, res);
+  luari_http_push_result(host, L, res);
   luari_host_call(host, 6, 0, "http reply");
 }
 
@@ -210,6 +210,11 @@ static int l_request(lua_State *L) {
     return lua_error(L);
   }
   double timeout = luaL_optnumber(L, 5, (double)host->timeout_ms / 1000.0);
+  if (luari_rest_ws_request(host, L, host->rest_ws, lua_tostring(L, 1), url.data, body.data, body.len, timeout, 6)) {
+    luari_buf_free(&url);
+    luari_buf_free(&body);
+    return 1;
+  }
   req_ud_t *r = lua_newuserdata(L, sizeof *r);
   memset(r, 0, sizeof *r);
   r->host = host;
@@ -310,16 +315,51 @@ static int l_configure(lua_State *L) {
 
 static int l_active(lua_State *L) {
   luari_host_t *host = luari_host_get(L);
-  lua_pushinteger(L, host->http ? luari_http_active(host->http) : 0);
+  lua_pushinteger(L, (host->http ? luari_http_active(host->http) : 0) + luari_rest_ws_waiting(host));
+  return 1;
+}
+
+/* rest_over(events|nil): requests go over that events WebSocket while it
+ * is open (HTTP otherwise); nil: all over HTTP. */
+static int l_rest_over(lua_State *L) {
+  luari_host_t *host = luari_host_get(L);
+  host->rest_ws = lua_isnoneornil(L, 1) ? NULL : luari_events_check(L, 1);
+  return 0;
+}
+
+/* request_over(events, method, segments, query, body, timeout, fn) -> handle|nil:
+ * this one request over that WebSocket (nil when it is not open), whatever
+ * rest_over says: how the run command asks whether Asterisk answers there. */
+static int l_request_over(lua_State *L) {
+  luari_host_t *host = luari_host_get(L);
+  luari_events_t *ws = luari_events_check(L, 1);
+  check_method(L, 2);
+  luaL_checktype(L, 7, LUA_TFUNCTION);
+  if (!host->rest_base[0])
+    return luaL_error(L, "luari.http: configure{url=...} first");
+  luari_buf_t url = LUARI_BUF_INIT, body = LUARI_BUF_INIT;
+  if (luari_http_build(host, L, 3, 4, 5, &url, &body) != 0) {
+    luari_buf_free(&url);
+    luari_buf_free(&body);
+    return lua_error(L);
+  }
+  double timeout = luaL_optnumber(L, 6, (double)host->timeout_ms / 1000.0);
+  int sent = luari_rest_ws_request(host, L, ws, lua_tostring(L, 2), url.data, body.data, body.len, timeout, 7);
+  luari_buf_free(&url);
+  luari_buf_free(&body);
+  if (!sent)
+    lua_pushnil(L);
   return 1;
 }
 
 int luaopen_luari_http(lua_State *L) {
   static const luaL_Reg methods[] = { { "cancel", l_cancel }, { NULL, NULL } };
-  static const luaL_Reg funcs[] = { { "configure", l_configure }, { "request", l_request },
-                                    { "build", l_build },         { "active", l_active },
+  static const luaL_Reg funcs[] = { { "configure", l_configure },     { "request", l_request },
+                                    { "build", l_build },             { "active", l_active },
+                                    { "rest_over", l_rest_over },     { "request_over", l_request_over },
                                     { NULL, NULL } };
   luari_new_metatable(L, REQ_MT, methods, l_req_gc);
+  luari_rest_ws_open(L);
   lua_newtable(L);
   luaL_register(L, NULL, funcs);
   return 1;

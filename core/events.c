@@ -616,6 +616,12 @@ void luari_events_drop(luari_events_t *ev) {
     luari_wsthread_drop(ev->reader);
 }
 
+int luari_events_send(luari_events_t *ev, const char *text, size_t len) {
+  if (ev->state != S_OPEN || !ev->reader)
+    return -1;
+  return luari_wsthread_send(ev->reader, text, len);
+}
+
 int luari_events_is_open(const luari_events_t *ev) {
   return ev->state == S_OPEN;
 }

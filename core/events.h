@@ -71,6 +71,9 @@ void luari_events_stop(luari_events_t *ev);
 /* Safe from inside the handler's callbacks. */
 void luari_events_free(luari_events_t *ev);
 int luari_events_is_open(const luari_events_t *ev);
+/* Sends a text message on the open WebSocket (a RESTRequest); -1 when it
+ * is not open. */
+int luari_events_send(luari_events_t *ev, const char *text, size_t len);
 void luari_events_stats(luari_events_t *ev, luari_events_stats_t *out);
 /* Ends the current connection as if it had dropped (tests, resync). */
 void luari_events_drop(luari_events_t *ev);

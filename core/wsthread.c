@@ -462,6 +462,21 @@ int luari_wsthread_has_pending(luari_wsthread_t *t) {
   return n;
 }
 
+int luari_wsthread_send(luari_wsthread_t *t, const char *text, size_t len) {
+  pthread_mutex_lock(&t->io);
+  int rc = t->ended || t->close_deadline > 0 ? -1 : luari_ws_send_text(t->ws, text, len);
+  if (rc == 0)
+    pump(t, 0); /* most often the whole frame goes out here */
+  int ww = rc == 0 && wants_write(t);
+  int broke = rc == 0 && t->ended;
+  pthread_mutex_unlock(&t->io);
+  if (broke)
+    t->opts.notify(t->opts.data); /* the END item waits in the queue */
+  if (ww)
+    command(t, CMD_WRITE, 0); /* the rest when the socket has room */
+  return rc;
+}
+
 void luari_wsthread_close(luari_wsthread_t *t, int code) {
   command(t, CMD_CLOSE, code);
 }

@@ -63,6 +63,10 @@ void luari_wsthread_read(luari_wsthread_t *t);
 int luari_wsthread_has_pending(luari_wsthread_t *t);
 /* Takes every queued item, oldest first (free each with free()). */
 luari_wsitem_t *luari_wsthread_take(luari_wsthread_t *t);
+/* Sends a text message from the main thread (REST over the WebSocket);
+ * -1 once the connection is ending. What the socket cannot take at once,
+ * the guard sends when there is room. */
+int luari_wsthread_send(luari_wsthread_t *t, const char *text, size_t len);
 /* Begins the close handshake (an END item follows). */
 void luari_wsthread_close(luari_wsthread_t *t, int code);
 /* Ends the connection at once (an END item follows). */

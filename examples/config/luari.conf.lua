@@ -19,4 +19,5 @@ return {
   metrics = "127.0.0.1:9464",   -- /metrics (Prometheus) and /healthz
   drain_seconds = 30,
   timeout = 10,
+  rest = "http",                -- "websocket": REST over the events WebSocket (Asterisk 20.14, 21.9, 22.4+)
 }

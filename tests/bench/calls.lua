@@ -5,7 +5,7 @@
 --
 --   luajit tests/bench/calls.lua [--bin build/luari] [--calls 2000] [--rate 1000]
 --                                [--rounds 3] [--park 1000,10000] [--park-rate 1000]
---                                [--clients luari,ari-client] [--pin 0,1|none]
+--                                [--clients luari,luari-ws,ari-client] [--pin 0,1|none]
 --                                [--luari-bin B] [--keep DIR]
 --
 -- --bin is the luari that serves the simulator (and, unless --luari-bin
@@ -21,8 +21,11 @@
 --            waits for a key; once all N are parked, each caller presses 1
 --            (at the same rate) and the flow hangs up
 --
--- luari runs tests/bench/flows/{play,park}.lua; ari-client runs the same
--- flows in tests/node/bench_client.js. Figures, per client and run:
+-- luari runs tests/bench/flows/{play,park}.lua, once as `luari run` does by
+-- default (REST over HTTP) and once as luari-ws (`--rest websocket`: REST
+-- over the events WebSocket, as Asterisk 20.14, 21.9 and 22.4 on allow);
+-- ari-client runs the same flows in tests/node/bench_client.js (it has no
+-- such transport). Figures, per client and run:
 --
 --   CPU      user+sys seconds of the client's process (all its threads,
 --            /proc/PID/stat) from just before the first call to the last
@@ -45,8 +48,8 @@
 --
 -- Every call must be answered and hung up by the client, with no ARI
 -- error answered by the simulator and no error or warning logged by either
--- side: the run says otherwise. Ratios are luari / ari-client per round,
--- median over the rounds.
+-- side: the run says otherwise. Ratios are luari / ari-client (and
+-- luari-ws / ari-client) per round, median over the rounds.
 
 
 package.path = "tests/?.lua;" .. package.path
@@ -71,14 +74,14 @@ local C = ffi.C
 -- --- options ----------------------------------------------------------------------
 
 local opts = { bin = "build/luari", calls = 2000, rate = 1000, rounds = 3, park = "1000,10000",
-  park_rate = 1000, clients = "luari,ari-client", pin = "0,1" }
+  park_rate = 1000, clients = "luari,luari-ws,ari-client", pin = "0,1" }
 do
   local i = 1
   while arg[i] do
     local name = arg[i]:match("^%-%-([%w%-]+)$")
     if not name or arg[i + 1] == nil then
       io.stderr:write("usage: luajit tests/bench/calls.lua [--bin B] [--calls N] [--rate R] [--rounds K]"
-        .. " [--park N,N] [--park-rate R] [--clients luari,ari-client] [--pin CLIENT_CPU,SIM_CPU|none]"
+        .. " [--park N,N] [--park-rate R] [--clients luari,luari-ws,ari-client] [--pin CLIENT_CPU,SIM_CPU|none]"
         .. " [--luari-bin B]"
         .. " [--keep DIR]\n")
       os.exit(2)
@@ -94,7 +97,16 @@ for n in tostring(opts.park):gmatch("%d+") do
 end
 local CLIENTS = {}
 for c in tostring(opts.clients):gmatch("[^,]+") do
+  if c ~= "luari" and c ~= "luari-ws" and c ~= "ari-client" then
+    io.stderr:write("calls bench: --clients takes luari, luari-ws and ari-client, not " .. c .. "\n")
+    os.exit(2)
+  end
   CLIENTS[#CLIENTS + 1] = c
+end
+
+-- luari, or luari with REST over the events WebSocket.
+local function is_luari(client)
+  return client == "luari" or client == "luari-ws"
 end
 local CLIENT_CPU, SIM_CPU = tostring(opts.pin):match("^(%d+),(%d+)$")
 local USER, PASSWORD = "asterisk", "asterisk"
@@ -290,12 +302,14 @@ end
 local function start_client(client, sim)
   local url = "http://127.0.0.1:" .. sim.port
   local p
-  if client == "luari" then
+  if is_luari(client) then
+    local rest = client == "luari-ws" and "websocket" or "http"
     p = spawn({ opts.luari_bin or opts.bin, "run", "--url", url .. "/ari", "--user", USER, "--log-level", "info", "--no-watch",
-      "tests/bench/flows" }, "luari", { ARI_PASSWORD = PASSWORD }, CLIENT_CPU)
+      "--rest", rest, "tests/bench/flows" }, client, { ARI_PASSWORD = PASSWORD }, CLIENT_CPU)
+    local ready = rest == "websocket" and "REST requests go over the events WebSocket" or "connected to Asterisk"
     wait_for(function()
-      return (read_file(p.log) or ""):find("connected to Asterisk", 1, true)
-    end, 20, "luari to connect (" .. p.log .. ")")
+      return (read_file(p.log) or ""):find(ready, 1, true)
+    end, 20, client .. " to connect (" .. p.log .. ")")
   else
     p = spawn({ "node", "tests/node/bench_client.js", url, USER, PASSWORD, "luari" }, "ari-client", nil, CLIENT_CPU)
     wait_for(function()
@@ -405,7 +419,7 @@ local function run_one(client, kind, n)
     problem("%s", tostring(err))
   end
   if p then
-    stop(p, client == "luari" and 35 or 5)
+    stop(p, is_luari(client) and 35 or 5)
   end
   if sim then
     stop(sim)
@@ -416,9 +430,9 @@ local function run_one(client, kind, n)
   for _, line in ipairs(bad_log_lines(sim)) do
     problem("simulator logged: %s", line)
   end
-  if client == "luari" then
+  if is_luari(client) then
     for _, line in ipairs(bad_log_lines(p)) do
-      problem("luari logged: %s", line)
+      problem("%s logged: %s", client, line)
     end
   else
     local rep = (read_file(p.log) or ""):match("REPORT (%b{})")
@@ -510,25 +524,47 @@ local function report(title, kind, runs, floors)
     by[r.client] = by[r.client] or {}
     by[r.client][#by[r.client] + 1] = r
   end
-  local a, b = by.luari or {}, by["ari-client"] or {}
-  print(string.format("  %-28s %12s %12s %14s", "median of " .. opts.rounds .. " rounds",
-    "luari", "ari-client", "luari/ari-cl."))
+  -- Columns: each client present, then each luari's ratio to ari-client.
+  local cols, ratio_cols = {}, {}
+  for _, c in ipairs({ "luari", "luari-ws", "ari-client" }) do
+    if by[c] then
+      cols[#cols + 1] = c
+      if c ~= "ari-client" and by["ari-client"] then
+        ratio_cols[#ratio_cols + 1] = c
+      end
+    end
+  end
+  local head = { string.format("  %-28s", "median of " .. opts.rounds .. " rounds") }
+  for _, c in ipairs(cols) do
+    head[#head + 1] = string.format(" %11s", c)
+  end
+  for _, c in ipairs(ratio_cols) do
+    head[#head + 1] = string.format(" %17s", c .. "/ari-cl.")
+  end
+  print(table.concat(head))
   for _, m in ipairs(METRICS) do
     if not m.kinds or m.kinds[kind] then
-      local va, vb, ratios = {}, {}, {}
-      for i = 1, math.max(#a, #b) do
-        local x = a[i] and a[i][m.key]
-        local y = b[i] and b[i][m.key]
-        va[#va + 1] = x
-        vb[#vb + 1] = y
-        if x and y and y ~= 0 then
-          ratios[#ratios + 1] = x / y
-        end
-      end
       local sc = m.scale or 1
-      local ma, mb = median(va), median(vb)
-      print(string.format("  %-28s %12s %12s %14s", m.label, fmt(ma and ma * sc, m.f), fmt(mb and mb * sc, m.f),
-        fmt(median(ratios), "%.3f")))
+      local line = { string.format("  %-28s", m.label) }
+      for _, c in ipairs(cols) do
+        local values = {}
+        for _, r in ipairs(by[c]) do
+          values[#values + 1] = r[m.key]
+        end
+        local v = median(values)
+        line[#line + 1] = string.format(" %11s", fmt(v and v * sc, m.f))
+      end
+      for _, c in ipairs(ratio_cols) do
+        local ratios, mine, theirs = {}, by[c], by["ari-client"]
+        for i = 1, math.min(#mine, #theirs) do
+          local x, y = mine[i][m.key], theirs[i][m.key]
+          if x and y and y ~= 0 then
+            ratios[#ratios + 1] = x / y
+          end
+        end
+        line[#line + 1] = string.format(" %17s", fmt(median(ratios), "%.3f"))
+      end
+      print(table.concat(line))
     end
   end
   if floors and #floors > 0 then

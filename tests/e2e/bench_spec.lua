@@ -12,7 +12,7 @@ describe("calls benchmark", function()
 
   setup(function()
     out = testkit.sh(string.format(
-      "luajit tests/bench/calls.lua --bin %s --calls 100 --rate 200 --rounds 1 --park 50 --clients luari --pin none 2>&1",
+      "luajit tests/bench/calls.lua --bin %s --calls 100 --rate 200 --rounds 1 --park 50 --clients luari,luari-ws --pin none 2>&1",
       h.quote(h.bin)))
   end)
 
@@ -29,9 +29,13 @@ describe("calls benchmark", function()
     assert.is_true(p50 > 0 and p50 <= p99, out)
   end)
 
-  it("prints luari's answer latency and CPU for the calls run", function()
+  it("prints the answer latency and CPU of luari, over HTTP and over the WebSocket, for the calls run", function()
     local section = out:match("== 100 calls.-\n\n") or ""
-    assert.is_number(tonumber(section:match("answer latency p99 ms%s+([%d.]+)")), out)
-    assert.is_number(tonumber(section:match("CPU s per 1,000 calls%s+([%d.]+)")), out)
+    assert.truthy(section:find("luari%s+luari%-ws"), out)
+    for _, label in ipairs({ "answer latency p99 ms", "CPU s per 1,000 calls" }) do
+      local http, ws = section:match(label .. "%s+([%d.]+)%s+([%d.]+)")
+      assert.is_number(tonumber(http), label .. "\n" .. out)
+      assert.is_number(tonumber(ws), label .. "\n" .. out)
+    end
   end)
 end)

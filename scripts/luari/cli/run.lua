@@ -40,6 +40,9 @@ run.SPEC = {
     help = "VM instructions a flow may run without waiting" },
   { name = "memory-limit", type = "number", min = 0, default = 1024,
     help = "Lua heap limit in MB; the flow that passes it fails (0: none)" },
+  { name = "rest", env = "ARI_REST", default = "http", values = { "http", "websocket" },
+    help = "how REST requests travel: http, or websocket (over the events WebSocket; Asterisk 20.14, 21.9,"
+      .. " 22.4 or later, HTTP while it does not answer there)" },
   { name = "max-event-size", type = "number", positive = true, default = 16777216,
     help = "largest events WebSocket message accepted, bytes (a bigger one drops the connection)" },
   { name = "no-watch", flag = true, help = "do not reload FLOWS when files change (SIGHUP still does)" },
@@ -92,6 +95,34 @@ local function log_connected(app, opts, base)
   end)
 end
 
+-- --rest websocket: once the events WebSocket is open, one ping over it
+-- says whether this Asterisk takes REST there; until it answers, and if it
+-- never does, requests go over HTTP. Asked again on every reconnect.
+local function offer_rest_websocket(ctx)
+  http.rest_over(nil)
+  local ws = ctx.events
+  http.request_over(ws, "GET", { "asterisk", "ping" }, nil, nil, ctx.opts.timeout,
+    function(status, _, err, errmsg)
+      if ctx.events ~= ws then
+        return
+      end
+      if status == 200 then
+        http.rest_over(ws)
+        if ctx.rest_state ~= "websocket" then
+          loop.log("info", "REST requests go over the events WebSocket")
+        end
+        ctx.rest_state = "websocket"
+      elseif err ~= "conn_lost" then
+        if ctx.rest_state ~= "http" then
+          loop.log("warn", string.format("--rest websocket: Asterisk did not answer REST over the events WebSocket"
+            .. " (%s; it needs Asterisk 20.14, 21.9, 22.4 or later): requests go over HTTP",
+            errmsg or string.format("status %d", status)))
+        end
+        ctx.rest_state = "http"
+      end
+    end)
+end
+
 local function start_events(ctx)
   local opts, app = ctx.opts, ctx.app
   local report_down = down_reporter(ctx)
@@ -112,6 +143,9 @@ local function start_events(ctx)
       end
       ctx.connected_once = true
       ctx.last_down = nil
+      if opts.rest == "websocket" then
+        offer_rest_websocket(ctx)
+      end
       log_connected(app, opts, ctx.base)
       if reconnect then
         local n = app:resync()
