@@ -196,40 +196,56 @@ static int check_method(lua_State *L, int idx) {
   return luaL_argerror(L, idx, "method must be GET, POST, PUT or DELETE");
 }
 
-/* request(method, segments, query, body, timeout, fn) -> handle */
-static int l_request(lua_State *L) {
-  luari_host_t *host = luari_host_get(L);
-  check_method(L, 1);
-  luaL_checktype(L, 6, LUA_TFUNCTION);
-  if (!host->rest_base[0])
-    return luaL_error(L, "luari.http: configure{url=...} first");
-  luari_buf_t url = LUARI_BUF_INIT, body = LUARI_BUF_INIT;
-  if (luari_http_build(host, L, 2, 3, 4, &url, &body) != 0) {
-    luari_buf_free(&url);
-    luari_buf_free(&body);
-    return lua_error(L);
-  }
-  double timeout = luaL_optnumber(L, 5, (double)host->timeout_ms / 1000.0);
-  if (luari_rest_ws_request(host, L, host->rest_ws, lua_tostring(L, 1), url.data, body.data, body.len, timeout, 6)) {
-    luari_buf_free(&url);
-    luari_buf_free(&body);
-    return 1;
-  }
+/* Over HTTP; the arguments start at `b` (method, ..., fn at b+5). */
+static int start_http(lua_State *L, luari_host_t *host, int b, const luari_buf_t *url, const luari_buf_t *body,
+                      double timeout) {
   req_ud_t *r = lua_newuserdata(L, sizeof *r);
   memset(r, 0, sizeof *r);
   r->host = host;
   r->fn_ref = r->self_ref = LUA_NOREF;
   luaL_getmetatable(L, REQ_MT);
   lua_setmetatable(L, -2);
-  luari_http_request_t req = { lua_tostring(L, 1), url.data, body.data, body.len, (long)(timeout * 1000) };
+  luari_http_request_t req = { lua_tostring(L, b), url->data, body->data, body->len, (long)(timeout * 1000) };
   r->req = luari_http_start(luari_host_http(host), &req, on_done, r);
+  if (!r->req)
+    return -1;
+  luari_ref_set(L, &r->fn_ref, b + 5);
+  luari_ref_set(L, &r->self_ref, -1);
+  return 0;
+}
+
+/* The arguments from `b` on: method, segments, query, body, timeout, fn.
+ * Over `ws` while it is open, else over HTTP unless `ws_only` (then nil). */
+static int start_request(lua_State *L, int b, luari_events_t *ws, int ws_only) {
+  luari_host_t *host = luari_host_get(L);
+  check_method(L, b);
+  luaL_checktype(L, b + 5, LUA_TFUNCTION);
+  if (!host->rest_base[0])
+    return luaL_error(L, "luari.http: configure{url=...} first");
+  luari_buf_t url = LUARI_BUF_INIT, body = LUARI_BUF_INIT;
+  if (luari_http_build(host, L, b + 1, b + 2, b + 3, &url, &body) != 0) {
+    luari_buf_free(&url);
+    luari_buf_free(&body);
+    return lua_error(L);
+  }
+  double timeout = luaL_optnumber(L, b + 4, (double)host->timeout_ms / 1000.0);
+  int rc = 0;
+  if (!luari_rest_ws_request(host, L, ws, lua_tostring(L, b), url.data, body.data, body.len, timeout, b + 5)) {
+    if (ws_only)
+      lua_pushnil(L);
+    else
+      rc = start_http(L, host, b, &url, &body, timeout);
+  }
   luari_buf_free(&url);
   luari_buf_free(&body);
-  if (!r->req)
+  if (rc != 0)
     return luaL_error(L, "luari.http: cannot start the request");
-  luari_ref_set(L, &r->fn_ref, 6);
-  luari_ref_set(L, &r->self_ref, -1);
   return 1;
+}
+
+/* request(method, segments, query, body, timeout, fn) -> handle */
+static int l_request(lua_State *L) {
+  return start_request(L, 1, luari_host_get(L)->rest_ws, 0);
 }
 
 static int l_cancel(lua_State *L) {
@@ -331,25 +347,7 @@ static int l_rest_over(lua_State *L) {
  * this one request over that WebSocket (nil when it is not open), whatever
  * rest_over says: how the run command asks whether Asterisk answers there. */
 static int l_request_over(lua_State *L) {
-  luari_host_t *host = luari_host_get(L);
-  luari_events_t *ws = luari_events_check(L, 1);
-  check_method(L, 2);
-  luaL_checktype(L, 7, LUA_TFUNCTION);
-  if (!host->rest_base[0])
-    return luaL_error(L, "luari.http: configure{url=...} first");
-  luari_buf_t url = LUARI_BUF_INIT, body = LUARI_BUF_INIT;
-  if (luari_http_build(host, L, 3, 4, 5, &url, &body) != 0) {
-    luari_buf_free(&url);
-    luari_buf_free(&body);
-    return lua_error(L);
-  }
-  double timeout = luaL_optnumber(L, 6, (double)host->timeout_ms / 1000.0);
-  int sent = luari_rest_ws_request(host, L, ws, lua_tostring(L, 2), url.data, body.data, body.len, timeout, 7);
-  luari_buf_free(&url);
-  luari_buf_free(&body);
-  if (!sent)
-    lua_pushnil(L);
-  return 1;
+  return start_request(L, 2, luari_events_check(L, 1), 1);
 }
 
 int luaopen_luari_http(lua_State *L) {
