@@ -130,7 +130,8 @@ fuzz:
 # (tests/bench/calls.lua: N calls at RATE a second, ROUNDS rounds, then
 # 1,000 and 10,000 parked calls), the leak check of the menu example, the
 # hot reload benchmark and the soak (30 virtual minutes of mixed traffic
-# with faults, SOAK_MINUTES at SOAK_SPEED). Speed figures come from here only.
+# with faults, SOAK_MINUTES at SOAK_SPEED), over HTTP, then with REST over
+# the events WebSocket. Speed figures come from here only.
 N ?= 2000
 RATE ?= 1000
 ROUNDS ?= 3
@@ -152,6 +153,8 @@ bench: all tests/node/node_modules/.package-lock.json
 	done; \
 	echo; echo "== soak: luajit tests/bench/soak.lua $(BUILD)/luari $(SOAK_MINUTES) $(SOAK_SPEED)"; \
 	$(LUAJIT) tests/bench/soak.lua $(BUILD)/luari $(SOAK_MINUTES) $(SOAK_SPEED) || status=1; \
+	echo; echo "== soak, REST over the events WebSocket: luajit tests/bench/soak.lua $(BUILD)/luari $(SOAK_MINUTES) $(SOAK_SPEED) websocket"; \
+	$(LUAJIT) tests/bench/soak.lua $(BUILD)/luari $(SOAK_MINUTES) $(SOAK_SPEED) websocket || status=1; \
 	echo; if [ $$status = 0 ]; then echo "make bench: all benchmarks ran"; else echo "make bench: a benchmark reported a problem (see above)"; fi; \
 	exit $$status
 

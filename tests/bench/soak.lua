@@ -1,6 +1,6 @@
 -- Soak: 30 minutes of mixed traffic, in about a minute, with faults.
 --
---   luajit tests/bench/soak.lua build/luari [virtual-minutes] [speed]
+--   luajit tests/bench/soak.lua build/luari [virtual-minutes] [speed] [http|websocket]
 --
 -- `luari sim-server` runs its clock 30 times faster than real time and
 -- places calls into every example flow (menu and survey callers press keys,
@@ -9,7 +9,10 @@
 -- `luari run` serves them. At the end it prints calls placed and
 -- completed, flow errors, log errors, reconnects, and luari's RSS at the
 -- start, once warmed up (half way) and at the end; it exits 1 when a
--- call was lost or RSS grew after the warm-up.
+-- call was lost or RSS grew after the warm-up. With `websocket`, luari
+-- runs with `--rest websocket` (REST over the events WebSocket, which the
+-- faults drop with requests waiting); the run also says how many requests
+-- went that way.
 
 package.path = "tests/?.lua;" .. package.path
 local h = require "e2e.helper"
@@ -19,6 +22,7 @@ h.bin = arg[1] or "build/luari"
 local MINUTES = tonumber(arg[2]) or 30
 local SPEED = tonumber(arg[3]) or 30
 local WALL = MINUTES * 60 / SPEED
+local REST = arg[4] or "http"
 
 local function rss_kb(pid)
   local status = h.read("/proc/" .. pid .. "/status")
@@ -66,15 +70,18 @@ local function main()
   local sim = h.start_sim({ args = { "--speed", tostring(SPEED), "--script", "tests/e2e/faults/inject.lua",
     "--log-level", "warn" } })
   local run = h.start_run("examples", { url = sim.url, log_level = "info",
-    args = { "--metrics", "127.0.0.1:0", "--reconnect-max", "1", "--hangup-grace", "30" } })
+    args = { "--metrics", "127.0.0.1:0", "--reconnect-max", "1", "--hangup-grace", "30", "--rest", REST } })
   local port = h.wait_for(function()
     return h.read(run.log):match("metrics on http://127%.0%.0%.1:(%d+)/metrics") or
       (h.alive(run) and nil)
   end, 10, "luari's metrics")
   local mbase = "http://127.0.0.1:" .. port
   h.wait_for(function() return metric(mbase, "luari_ari_connected") == 1 end, 10, "luari to connect")
+  if REST == "websocket" then
+    h.wait_log(run, "REST requests go over the events WebSocket", 10, true)
+  end
   io.write(string.format("soak: %d virtual minutes at speed %g (%.0f s), mixed traffic into every example, "
-    .. "a fault every 5 s\n", MINUTES, SPEED, WALL))
+    .. "a fault every 5 s; REST over %s\n", MINUTES, SPEED, WALL, REST == "websocket" and "the events WebSocket" or "HTTP"))
   local rss_start, rss_warm
   local warm_at = math.max(10, math.floor(WALL / 2))
   local t0 = os.time()
@@ -121,13 +128,24 @@ soak results
     metric(mbase, "luari_flow_errors_total"), log_errors, faults, metric(mbase, "luari_ws_reconnects_total"),
     metric(mbase, "luari_events_unrouted_total"), rss_start or 0, rss_warm or 0, warm_at, rss_end,
     rss_warm and (rss_end - rss_warm) * 100 / rss_warm or 0))
+  local over_ws, rest_total = 0, 0
+  for _, r in ipairs(h.journal(sim)) do
+    if r.path ~= "/ari/events" then
+      rest_total = rest_total + 1
+      over_ws = over_ws + (r.websocket and 1 or 0)
+    end
+  end
+  io.write(string.format("  REST requests       %d, %d of them over the events WebSocket\n", rest_total, over_ws))
   local lost = c.placed - c.ended
   -- Flat: after the first half (allocator arenas, caches, JIT traces
   -- filled), RSS may not grow by more than a tenth.
   local grew = rss_warm and rss_end > rss_warm * 1.10
+  -- Over HTTP only while the WebSocket is down or not yet asked again.
+  local wrong_way = REST == "websocket" and over_ws < rest_total * 0.9
   h.stop_all()
-  if lost > 0 or grew then
-    io.write("soak: FAILED (", lost > 0 and (lost .. " calls lost ") or "", grew and "RSS grew" or "", ")\n")
+  if lost > 0 or grew or wrong_way then
+    io.write("soak: FAILED (", lost > 0 and (lost .. " calls lost ") or "", grew and "RSS grew " or "",
+      wrong_way and "requests went over HTTP" or "", ")\n")
     os.exit(1)
   end
   io.write("soak: every call ended; RSS flat\n")

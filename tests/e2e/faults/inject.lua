@@ -5,7 +5,8 @@
 --   POST /sim/fault/rest {match = "/ari/...", method, status, message, delay, truncate, count}
 --     the next `count` (default 1) REST requests whose path contains `match`
 --     get `status` (without being done), or are answered `delay` seconds
---     late, or have their body cut after `truncate` bytes.
+--     late, or have their body cut after `truncate` bytes. Requests over
+--     the events WebSocket (RESTRequest) take `status` and `delay` too.
 
 local json = require "luari.json"
 local loop = require "luari.loop"
@@ -80,28 +81,54 @@ return function(server)
     end
     return control(self, method, path, data)
   end
-  local on_request = server.on_request
-  server.on_request = function(self, req)
-    local path, method = req:path(), req:method()
+  -- The first rule for this request, used up by one more match.
+  local function take_rule(path, method)
     for i, rule in ipairs(rules) do
       if path:find(rule.match, 1, true) and (rule.method == nil or rule.method == method) then
         rule.count = (rule.count or 1) - 1
         if rule.count <= 0 then
           table.remove(rules, i)
         end
-        if rule.status then
-          req:respond(rule.status, { ["Content-Type"] = "application/json" },
-            json.encode({ message = rule.message or "Internal Server Error" }))
-        elseif rule.delay then
-          loop.timer(rule.delay, function()
-            on_request(self, req)
-          end)
-        elseif rule.truncate then
-          on_request(self, truncating(req, rule.truncate))
-        end
-        return
+        return rule
       end
     end
-    return on_request(self, req)
+  end
+  local on_ws_message = server.on_ws_message
+  server.on_ws_message = function(self, conn, text)
+    local ok, msg = pcall(json.decode, text)
+    local rule = ok and type(msg) == "table" and type(msg.uri) == "string" and type(msg.method) == "string"
+      and take_rule("/ari/" .. msg.uri, msg.method)
+    if not rule or not (rule.status or rule.delay) then
+      return on_ws_message(self, conn, text)
+    end
+    if rule.delay then
+      loop.timer(rule.delay, function()
+        on_ws_message(self, conn, text)
+      end)
+      return
+    end
+    conn:send(json.encode({ type = "RESTResponse", transaction_id = msg.transaction_id or "",
+      request_id = msg.request_id or "", status_code = rule.status, reason_phrase = "Injected",
+      uri = msg.uri:match("^[^?]*"), content_type = "application/json",
+      message_body = json.encode({ message = rule.message or "Internal Server Error" }),
+      timestamp = self.model:timestamp(), asterisk_id = self.model.asterisk_id, application = "luari" }))
+  end
+  local on_request = server.on_request
+  server.on_request = function(self, req)
+    local path, method = req:path(), req:method()
+    local rule = take_rule(path, method)
+    if not rule then
+      return on_request(self, req)
+    end
+    if rule.status then
+      req:respond(rule.status, { ["Content-Type"] = "application/json" },
+        json.encode({ message = rule.message or "Internal Server Error" }))
+    elseif rule.delay then
+      loop.timer(rule.delay, function()
+        on_request(self, req)
+      end)
+    elseif rule.truncate then
+      on_request(self, truncating(req, rule.truncate))
+    end
   end
 end
