@@ -68,10 +68,12 @@ describe("stopping", function()
 
   it("hangs up the calls still running when the drain runs out, or on a second signal", function()
     local sim = h.start_sim()
-    for _, second in ipairs({ false, true }) do
+    for _, case in ipairs({ { second = false }, { second = true }, { second = false, rest = "websocket" } }) do
+      local second = case.second
+      h.clear_journal(sim)
       local run = h.start_run(h.flows(FLOWS), { url = sim.url, log_level = "info",
-        args = { "--drain-seconds", second and "60" or "1" } })
-      h.wait_log(run, "connected to Asterisk", 10, true)
+        args = { "--drain-seconds", second and "60" or "1", "--rest", case.rest or "http" } })
+      h.wait_log(run, case.rest and "REST requests go over the events WebSocket" or "connected to Asterisk", 10, true)
       local id = h.call(sim, { args = { "forever" } })
       h.wait_log(run, "\"started\": true", 10, true)
       h.signal(run, "TERM")
@@ -84,6 +86,18 @@ describe("stopping", function()
       -- The simulator has no such channel any more: luari hung it up before it left.
       local status = h.http("GET", sim.base .. "/sim/channels/" .. id)
       assert.are.equal(404, status, h.read(run.log))
+      if case.rest then
+        -- ... over the WebSocket, and waited for the reply before closing it.
+        local hangups = 0
+        for _, r in ipairs(h.journal(sim)) do
+          if r.method == "DELETE" and r.path == "/ari/channels/" .. id then
+            hangups = hangups + 1
+            assert.is_true(r.websocket == true)
+          end
+        end
+        assert.are.equal(1, hangups)
+        assert.is_false(h.log_has(run, "conn_lost", true), h.read(run.log))
+      end
     end
   end)
 
