@@ -20,6 +20,7 @@ struct luari_http_req {
   luari_buf_t body;
   char reason[64];
   char errbuf[CURL_ERROR_SIZE];
+  int socket_errno;  /* why socket() failed, when it did */
   luari_http_done_fn done;
   luari_http_connected_fn connected;
   void *ud;
@@ -106,8 +107,35 @@ static luari_http_err_t map_curl_error(CURLcode rc) {
   }
 }
 
+/* curl names the failure but not always its cause: a socket() refused for
+ * want of file descriptors reads "Couldn't connect to server". The cause is
+ * added when curl left it out. */
 static const char *errmsg_for(luari_http_req_t *r, CURLcode rc) {
-  return r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+  if (!r->errbuf[0])
+    snprintf(r->errbuf, sizeof r->errbuf, "%s", curl_easy_strerror(rc));
+  long os_errno = r->socket_errno;
+  if (!os_errno)
+    curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
+  if (os_errno) {
+    char tmp[128];
+    const char *why = strerror_r((int)os_errno, tmp, sizeof tmp);
+    size_t len = strlen(r->errbuf);
+    if (!strstr(r->errbuf, why) && len + strlen(why) + 4 <= sizeof r->errbuf)
+      snprintf(r->errbuf + len, sizeof r->errbuf - len, " (%s)", why);
+  }
+  return r->errbuf;
+}
+
+/* curl's own socket(), but with errno kept for the message above. */
+static curl_socket_t open_socket(void *data, curlsocktype purpose, struct curl_sockaddr *addr) {
+  luari_http_req_t *r = data;
+  (void)purpose;
+  int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+  if (fd < 0) {
+    r->socket_errno = errno;
+    return CURL_SOCKET_BAD;
+  }
+  return fd;
 }
 
 static void finish_request(luari_http_req_t *r, CURLcode rc) {
@@ -327,6 +355,8 @@ static luari_http_req_t *new_req(luari_http_t *http, void *ud) {
   CURL *e = r->easy;
   curl_easy_setopt(e, CURLOPT_PRIVATE, r);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);

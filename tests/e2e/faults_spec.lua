@@ -4,6 +4,7 @@
 -- result.
 
 local h = require "e2e.helper"
+local testkit = require "testkit"
 
 local SCRIPT = "tests/e2e/faults/inject.lua"
 
@@ -31,6 +32,31 @@ return function(call)
   luari.log.info("RESULT {\"ok\": %s, \"code\": %q, \"status\": %q, \"text\": %q, \"took\": %.3f}",
     tostring(info ~= nil), tostring(err and err.code), tostring(err and err.status), tostring(err),
     luari.now() - t0)
+end
+]],
+  -- Sixteen requests at once when a key is pressed; reports the first error.
+  crowd = [[
+local ari = require "luari.ari"
+local json = require "luari.json"
+local luari = require "luari"
+return function(call)
+  call:answer()
+  luari.log.info("RESULT {\"waiting\": true}")
+  call:read_digits({ timeout = 60 })
+  local errors, done = {}, 0
+  for _ = 1, 16 do
+    luari.spawn(function()
+      local info, err = ari.asterisk.getInfo()
+      if not info then
+        errors[#errors + 1] = tostring(err)
+      end
+      done = done + 1
+    end)
+  end
+  while done < 16 do
+    call:sleep(0.05)
+  end
+  luari.log.info("RESULT %s", json.encode({ failed = #errors, first = errors[1] or "" }))
 end
 ]],
 }
@@ -243,5 +269,22 @@ end
     local r = last_result(run, "played")
     assert.are.equal("true", tostring(r.played))
     assert.is_true(h.count_log(run, "connected to Asterisk") >= 2)
+  end)
+end)
+
+describe("out of file descriptors", function()
+  after_each(h.stop_all)
+
+  it("a request that cannot get a socket says why, and luari goes on", function()
+    local sim, run = start()
+    local id = waiting_call(sim, run, "crowd")
+    -- Room for one more descriptor: most of the sixteen connections cannot open.
+    local open = tonumber(testkit.sh("ls /proc/" .. run.pid .. "/fd | wc -l"))
+    os.execute(string.format("prlimit --pid %d --nofile=%d:%d", run.pid, open + 1, open + 1))
+    press(sim, id, "1")
+    local r = last_result(run, "failed")
+    assert.is_true(r.failed > 0, h.read(run.log))
+    assert.truthy(r.first:find("Too many open files", 1, true), r.first)
+    assert.is_true(h.alive(run))
   end)
 end)
