@@ -107,9 +107,29 @@ static void format_text(luari_buf_t *b, int level, const char *const *fields, co
   luari_buf_appends(b, "\n");
 }
 
+/* A message is cut after this many bytes (a 20 MB event or error text
+ * would be one line no one reads, and stalls the log while it is written). */
+#define MSG_MAX 65536
+
+/* The message, or its first MSG_MAX bytes (whole UTF-8 characters) and
+ * how many more there were, in `cut`. */
+static const char *bounded(const char *msg, luari_buf_t *cut) {
+  size_t len = strlen(msg);
+  if (len <= MSG_MAX)
+    return msg;
+  size_t keep = MSG_MAX;
+  while (keep > 0 && ((unsigned char)msg[keep] & 0xC0) == 0x80)
+    keep--;
+  luari_buf_append(cut, msg, keep);
+  luari_buf_appendf(cut, "... (%zu more bytes not logged)", len - keep);
+  return cut->data ? cut->data : "(out of memory)";
+}
+
 void luari_log_fields(luari_log_t *log, int level, const char *const *fields, const char *msg) {
   if (!luari_log_enabled(log, level))
     return;
+  luari_buf_t cut = LUARI_BUF_INIT;
+  msg = bounded(msg, &cut);
   luari_buf_t b = LUARI_BUF_INIT;
   if (log->format == LUARI_LOG_JSON)
     format_json(&b, level, fields, msg);
@@ -121,6 +141,7 @@ void luari_log_fields(luari_log_t *log, int level, const char *const *fields, co
     fflush(log->out);
   }
   luari_buf_free(&b);
+  luari_buf_free(&cut);
 }
 
 void luari_log(luari_log_t *log, int level, const char *fmt, ...) {

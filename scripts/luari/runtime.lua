@@ -266,9 +266,25 @@ local function guarded_tostring(v)
   return tostring(v)
 end
 
+-- An error message longer than this is cut (a flow that raised a 20 MB
+-- string): the log line stays readable and its traceback is kept.
+Runtime.ERROR_TEXT_MAX = 8192
+
+local function shortened(text)
+  local max = Runtime.ERROR_TEXT_MAX
+  if #text <= max then
+    return text
+  end
+  local cut = max
+  while cut > 0 and text:byte(cut + 1) and text:byte(cut + 1) >= 0x80 and text:byte(cut + 1) < 0xC0 do
+    cut = cut - 1 -- not inside a UTF-8 character
+  end
+  return string.format("%s... (%d more bytes)", text:sub(1, cut), #text - cut)
+end
+
 local function error_text(e)
   if type(e) == "string" then
-    return e
+    return shortened(e)
   end
   local co = coroutine.create(guarded_tostring)
   guard_co, guard_ticks = co, 0
@@ -278,7 +294,7 @@ local function error_text(e)
     debug.sethook(budget_hook, "", HOOK_EVERY)
   end
   if ok and type(text) == "string" then
-    return text
+    return shortened(text)
   end
   return "(an error value of type " .. type(e) .. " that cannot be printed)"
 end

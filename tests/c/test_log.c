@@ -31,6 +31,24 @@ int main(void) {
         "JSON line escapes quotes and line breaks");
   free(line);
 
+  /* 100,000 bytes: an 'x', then "é" (2 bytes) over and over, cut after 65,536 bytes. */
+  size_t big_len = 100000;
+  char *big = malloc(big_len + 1);
+  big[0] = 'x';
+  for (size_t i = 1; i + 1 < big_len; i += 2)
+    memcpy(big + i, "\xc3\xa9", 2);
+  big[big_len - 1] = 'y';
+  big[big_len] = '\0';
+  line = capture(LUARI_LOG_TEXT, NULL, big);
+  const char *tail = line ? strstr(line, "... (") : NULL;
+  CHECK(line && strlen(line) < 65536 + 200 && tail && strstr(tail, " more bytes not logged)\n"),
+        "a huge message is cut, saying how much is left out");
+  /* The byte kept last ends a whole character: the cut lands between two. */
+  CHECK(tail && (unsigned char)tail[-1] == 0xa9 && strtoul(tail + 5, NULL, 10) == 100000 - 65535,
+        "the cut keeps whole UTF-8 characters and counts the rest");
+  free(line);
+  free(big);
+
   luari_log_t quiet_log = { LUARI_LOG_WARN, LUARI_LOG_TEXT, stderr };
   luari_log_t *quiet = &quiet_log;
   CHECK(!luari_log_enabled(quiet, LUARI_LOG_INFO) && luari_log_enabled(quiet, LUARI_LOG_ERROR),

@@ -136,6 +136,24 @@ describe("luari.runtime", function()
     assert.is_true(survived)
   end)
 
+  it("cuts a huge error message, keeping its start and the traceback", function()
+    local errors = {}
+    local rt, clock = new_rt()
+    rt.on_error = function(th, err, trace) errors[#errors + 1] = { err = err, trace = trace } end
+    rt:spawn(function()
+      rt:sleep(1)
+      error("huge: " .. string.rep("x", 1000000), 0)
+    end)
+    clock:run()
+    assert.are.equal(1, #errors)
+    local err = errors[1].err
+    assert.truthy(err:find("^huge: xxxx"))
+    assert.is_true(#err < Runtime.ERROR_TEXT_MAX + 100, tostring(#err))
+    assert.truthy(err:find("... (" .. (1000006 - Runtime.ERROR_TEXT_MAX) .. " more bytes)", 1, true), err:sub(-60))
+    assert.truthy(errors[1].trace:find("stack traceback", 1, true))
+    assert.is_true(#errors[1].trace < 2 * Runtime.ERROR_TEXT_MAX)
+  end)
+
   it("stops a loop that never waits once it spends its instruction budget", function()
     local errors = {}
     local rt, clock = new_rt({ instruction_budget = 200000 })
