@@ -30,13 +30,20 @@ local function is_dir(path)
   return false
 end
 
+local ENOENT = 2
+
+-- The file's text; or nil, the error ("path: Permission denied") and
+-- whether the file is simply not there.
 local function read_file(path)
-  local f = io.open(path, "rb")
+  local f, err, code = io.open(path, "rb")
   if not f then
-    return nil
+    return nil, err, code == ENOENT
   end
-  local text = f:read("*a")
+  local text, rerr = f:read("*a")
   f:close()
+  if not text then
+    return nil, path .. ": " .. tostring(rerr), false
+  end
   return text
 end
 
@@ -88,17 +95,28 @@ end
 function flows.scan(path)
   path = path:gsub("(.)/+$", "%1")
   if is_dir(path) then
-    local files = {}
+    local files, errors = {}, {}
     for _, rel in ipairs(list_lua_files(path)) do
       -- A file may vanish between the listing and the read (an editor's
-      -- rename dance): it is then simply not part of this snapshot.
-      files[rel] = read_file(path .. "/" .. rel)
+      -- rename dance): it is then simply not part of this snapshot. One
+      -- that is there but cannot be read (permissions) is an error, as a
+      -- file that does not compile: taken as removed, its flow would be
+      -- dropped and its calls hung up.
+      local text, err, missing = read_file(path .. "/" .. rel)
+      if text then
+        files[rel] = text
+      elseif not missing then
+        errors[#errors + 1] = err
+      end
+    end
+    if #errors > 0 then
+      return nil, errors
     end
     return { path = path, dir = path, files = files }
   end
-  local text = read_file(path)
+  local text, err, missing = read_file(path)
   if not text then
-    return nil, { path .. ": no such file or directory" }
+    return nil, { missing and (path .. ": no such file or directory") or err }
   end
   local base = path:match("([^/]+)$")
   return {

@@ -168,10 +168,17 @@ function helper.start_sim(extra)
 end
 
 -- `luari run` against url with the flows in `flows` (a directory or file).
+-- opts.prefix: a command luari runs under (e.g. { "setpriv", ... }).
 function helper.start_run(flows, opts)
   opts = opts or {}
-  local args = { helper.bin, "run", "--url", opts.url, "--user", opts.user or helper.user,
-    "--password", opts.password or helper.password, "--log-level", opts.log_level or "debug" }
+  local args = {}
+  for _, a in ipairs(opts.prefix or {}) do
+    args[#args + 1] = a
+  end
+  for _, a in ipairs({ helper.bin, "run", "--url", opts.url, "--user", opts.user or helper.user,
+    "--password", opts.password or helper.password, "--log-level", opts.log_level or "debug" }) do
+    args[#args + 1] = a
+  end
   for _, a in ipairs(opts.args or {}) do
     args[#args + 1] = a
   end

@@ -103,6 +103,34 @@ describe("luari run: hot reload", function()
     assert.is_true(h.alive(run))
   end)
 
+  it("a file it may not read keeps the running generation, as a broken one does", function()
+    -- As root every file is readable: luari runs as nobody here, on a
+    -- directory of its own (the specs' temporary directory is private).
+    local dir = io.popen("mktemp -d /tmp/luari-perm.XXXXXX"):read("*l")
+    finally(function() os.execute("rm -rf " .. h.quote(dir)) end)
+    write(dir .. "/hello.lua", flow("v1"))
+    sh("mkdir -p " .. h.quote(dir .. "/lib"))
+    write(dir .. "/lib/tag.lua", 'return "t1"\n')
+    sh("chmod -R a+rX " .. h.quote(dir))
+    local sim = h.start_sim()
+    local run = h.start_run(dir, { url = sim.url, log_level = "info",
+      prefix = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups" } })
+    h.wait_log(run, "connected to Asterisk", 10, true)
+    assert.are.equal("v1", call(sim, run, "hello").version)
+    write(dir .. "/hello.lua", flow("v2"))
+    sh("chmod 000 " .. h.quote(dir .. "/hello.lua"))
+    h.signal(run, "HUP")
+    h.wait_log(run, "flows not reloaded", 10, true)
+    assert.is_true(h.log_has(run, "generation 1 stays: " .. dir .. "/hello.lua: Permission denied", true),
+      h.read(run.log))
+    -- Not taken as removed: the flow still answers, from generation 1.
+    assert.are.equal("v1", call(sim, run, "hello").version)
+    sh("chmod 644 " .. h.quote(dir .. "/hello.lua"))
+    h.signal(run, "HUP")
+    wait_generation(run, 2, "SIGHUP")
+    assert.are.equal("v2", call(sim, run, "hello").version)
+  end)
+
   it("SIGHUP re-reads FLOWS, also without the watcher", function()
     local dir = h.flows({ hello = 'local luari = require "luari"\nreturn function(call)\n'
       .. '  luari.log.info("RESULT %s", "\\"one\\"")\n  call:hangup()\nend\n' })
