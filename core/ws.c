@@ -15,9 +15,19 @@
 
 #define DEFAULT_MAX_MESSAGE (16u << 20)
 
+/* wslay hands over a frame's header and its payload in two calls (the
+ * first flagged WSLAY_MSG_MORE). Sent as they come, each frame is two
+ * syscalls and two TCP segments, and the reader wakes up for a header
+ * alone. The header is held and goes out with the payload in one send,
+ * unless the two together are bigger than this. */
+#define HOLD_MAX 65536
+
 struct luari_ws {
   wslay_event_context_ptr ctx;
   luari_ws_io_t io;
+  luari_buf_t held;  /* accepted from wslay, not yet on the socket */
+  size_t held_pos;
+  int held_whole;    /* what is held ends a frame: it goes before anything else */
   int eof;
   int failed;
 };
@@ -40,16 +50,48 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
   return -1;
 }
 
-static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                       void *user) {
-  (void)flags;
-  luari_ws_t *ws = user;
-  ssize_t n = ws->io.send(ws->io.data, data, len);
-  if (n >= 0)
-    return n;
+/* Sends what is held: 0 once all of it is out, else -1 with errno. */
+static int flush_held(luari_ws_t *ws) {
+  while (ws->held_pos < ws->held.len) {
+    ssize_t n = ws->io.send(ws->io.data, (const uint8_t *)ws->held.data + ws->held_pos, ws->held.len - ws->held_pos);
+    if (n < 0)
+      return -1;
+    ws->held_pos += (size_t)n;
+  }
+  ws->held.len = ws->held_pos = 0;
+  ws->held_whole = 0;
+  return 0;
+}
+
+static ssize_t send_failed(wslay_event_context_ptr ctx) {
   wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK ? WSLAY_ERR_WOULDBLOCK
                                                                      : WSLAY_ERR_CALLBACK_FAILURE);
   return -1;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user) {
+  luari_ws_t *ws = user;
+  if (ws->held_whole && flush_held(ws) != 0) /* the rest of a frame taken before */
+    return send_failed(ctx);
+  int more = (flags & WSLAY_MSG_MORE) != 0;
+  if (ws->held.len + len <= HOLD_MAX && (more || ws->held.len > 0)) {
+    if (luari_buf_append(&ws->held, data, len) != 0) {
+      errno = ENOMEM;
+      return send_failed(ctx);
+    }
+    /* Taken: what the socket cannot take now goes out before anything else. */
+    if (!more) {
+      ws->held_whole = 1;
+      if (flush_held(ws) != 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return send_failed(ctx);
+    }
+    return (ssize_t)len;
+  }
+  if (ws->held.len > 0 && flush_held(ws) != 0) /* a header too big to join: alone */
+    return send_failed(ctx);
+  ssize_t n = ws->io.send(ws->io.data, data, len);
+  return n >= 0 ? n : send_failed(ctx);
 }
 
 static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user) {
@@ -105,6 +147,7 @@ void luari_ws_free(luari_ws_t *ws) {
   if (!ws)
     return;
   wslay_event_context_free(ws->ctx);
+  luari_buf_free(&ws->held);
   free(ws);
 }
 
@@ -121,6 +164,12 @@ int luari_ws_read(luari_ws_t *ws) {
 int luari_ws_write(luari_ws_t *ws) {
   if (ws->failed)
     return -1;
+  if (ws->held.len > 0 && flush_held(ws) != 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return 0; /* when the socket has room */
+    ws->failed = 1;
+    return -1;
+  }
   if (wslay_event_send(ws->ctx) != 0) {
     ws->failed = 1;
     return -1;
@@ -129,11 +178,11 @@ int luari_ws_write(luari_ws_t *ws) {
 }
 
 int luari_ws_want_write(const luari_ws_t *ws) {
-  return !ws->failed && wslay_event_want_write(ws->ctx);
+  return !ws->failed && (ws->held.len > 0 || wslay_event_want_write(ws->ctx));
 }
 
 int luari_ws_done(const luari_ws_t *ws) {
-  return ws->failed || (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx));
+  return ws->failed || (!wslay_event_want_read(ws->ctx) && !luari_ws_want_write(ws));
 }
 
 int luari_ws_eof(const luari_ws_t *ws) {
