@@ -84,7 +84,7 @@ static void rest_ws_gone(events_ud_t *e, const char *why) {
   luari_host_t *host = e->host;
   if (host->rest_ws == e->ev)
     host->rest_ws = NULL;
-  luari_rest_ws_down(host, why);
+  luari_rest_ws_down(host, e->ev, why);
 }
 
 static const char *down_kind(int kind) {

@@ -55,12 +55,12 @@ void luari_http_push_result(luari_host_t *host, lua_State *L, const luari_http_r
 /* rest_ws.c: REST over the events WebSocket. request: 1 and the handle
  * pushed when the request went out on `ws` (the callback is at fn_idx),
  * 0 when `ws` is not open (the caller sends it over HTTP). reply: the
- * decoded RESTResponse is on top; pops it. down: every waiting request
- * fails with conn_lost. */
+ * decoded RESTResponse is on top; pops it. down: every request waiting
+ * on `ws` fails with conn_lost. */
 int luari_rest_ws_request(luari_host_t *host, lua_State *L, struct luari_events *ws, const char *method,
                           const char *url, const char *body, size_t body_len, double timeout, int fn_idx);
 void luari_rest_ws_reply(luari_host_t *host, lua_State *L);
-void luari_rest_ws_down(luari_host_t *host, const char *why);
+void luari_rest_ws_down(luari_host_t *host, struct luari_events *ws, const char *why);
 int luari_rest_ws_waiting(const luari_host_t *host);
 void luari_rest_ws_open(lua_State *L);
 

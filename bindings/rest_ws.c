@@ -23,6 +23,7 @@
 typedef struct wsreq {
   luari_host_t *host;
   unsigned long id;
+  luari_events_t *ws; /* the WebSocket it went over */
   int waiting;
   int fn_ref;    /* the pending table anchors the handle itself */
   double timeout;
@@ -66,12 +67,15 @@ static int finish(lua_State *L, wsreq_t *r) {
 }
 
 static void fail(wsreq_t *r, luari_http_err_t err, const char *why) {
-  lua_State *L = r->host->L;
+  /* Off the pending table, nothing may hold r any more: the collector can
+   * free it in the first allocation below. */
+  luari_host_t *host = r->host;
+  lua_State *L = host->L;
   if (!finish(L, r))
     return;
   luari_http_result_t res = { .err = err, .errmsg = why };
-  luari_http_push_result(r->host, L, &res);
-  luari_host_call(r->host, 6, 0, "REST over WebSocket reply");
+  luari_http_push_result(host, L, &res);
+  luari_host_call(host, 6, 0, "REST over WebSocket reply");
 }
 
 static void on_timeout(EV_P_ ev_timer *w, int revents) {
@@ -129,6 +133,46 @@ static int build_message(luari_buf_t *m, unsigned long id, const char *method, c
   return rc == 0 ? luari_buf_append(m, "}", 1) : rc;
 }
 
+/* Asterisk reads frames of 65535 bytes at most, header included, and
+ * closes the WebSocket (1009) on a bigger one: a bigger request goes over
+ * HTTP. */
+#define MAX_FRAME 65000
+
+/* The length of the UTF-8 sequence `s` starts with (shortest form, no
+ * surrogates, at most U+10FFFF), or 0 when it is not one. */
+static size_t utf8_char(const unsigned char *s, size_t left) {
+  unsigned c = s[0], cp, min;
+  size_t n;
+  if (c < 0x80)
+    return 1;
+  if ((c & 0xe0) == 0xc0)
+    n = 2, cp = c & 0x1f, min = 0x80;
+  else if ((c & 0xf0) == 0xe0)
+    n = 3, cp = c & 0x0f, min = 0x800;
+  else if ((c & 0xf8) == 0xf0)
+    n = 4, cp = c & 0x07, min = 0x10000;
+  else
+    return 0;
+  if (left < n)
+    return 0;
+  for (size_t k = 1; k < n; k++) {
+    if ((s[k] & 0xc0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[k] & 0x3f);
+  }
+  return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
+}
+
+/* A text frame must be UTF-8 (wslay and Asterisk's JSON parser refuse
+ * anything else, and the socket dies with it); a body that is not goes
+ * over HTTP, where Asterisk answers it. */
+static int utf8_valid(const char *s, size_t len) {
+  for (size_t i = 0, n; i < len; i += n)
+    if ((n = utf8_char((const unsigned char *)s + i, len - i)) == 0)
+      return 0;
+  return 1;
+}
+
 /* A stored recording's audio cannot come over the WebSocket (Asterisk
  * answers 406 "Use HTTP GET"): recordings/stored/{name}/file goes over HTTP. */
 static int binary_resource(const char *uri) {
@@ -148,11 +192,13 @@ int luari_rest_ws_request(luari_host_t *host, lua_State *L, luari_events_t *ws, 
   const char *uri = strncmp(url, host->rest_base, base_len) == 0 ? url + base_len : url;
   if (*uri == '/')
     uri++;
-  if (binary_resource(uri))
+  if (binary_resource(uri) || (body && !utf8_valid(body, body_len)))
     return 0;
   unsigned long id = ++host->rest_next_id;
   luari_buf_t m = LUARI_BUF_INIT;
   int rc = build_message(&m, id, method, uri, body, body_len);
+  if (rc == 0 && m.len > MAX_FRAME)
+    rc = -1;
   if (rc == 0)
     rc = luari_events_send(ws, m.data, m.len);
   luari_buf_free(&m);
@@ -162,6 +208,7 @@ int luari_rest_ws_request(luari_host_t *host, lua_State *L, luari_events_t *ws, 
   memset(r, 0, sizeof *r);
   r->host = host;
   r->id = id;
+  r->ws = ws;
   r->timeout = timeout > 0 ? timeout : 10; /* as over HTTP */
   r->fn_ref = LUA_NOREF;
   luaL_getmetatable(L, WSREQ_MT);
@@ -226,8 +273,8 @@ void luari_rest_ws_reply(luari_host_t *host, lua_State *L) {
   lua_settop(L, t - 1);
 }
 
-/* Every waiting request fails: its reply cannot come any more. */
-void luari_rest_ws_down(luari_host_t *host, const char *why) {
+/* Every request waiting on `ws` fails: its reply cannot come any more. */
+void luari_rest_ws_down(luari_host_t *host, luari_events_t *ws, const char *why) {
   lua_State *L = host->L;
   if (host->rest_pending_ref == LUA_NOREF || host->rest_waiting == 0)
     return;
@@ -244,7 +291,7 @@ void luari_rest_ws_down(luari_host_t *host, const char *why) {
   for (int i = 1; i <= n; i++) {
     lua_rawgeti(L, list, i);
     wsreq_t *r = lua_touserdata(L, -1);
-    if (r)
+    if (r && r->ws == ws)
       fail(r, LUARI_HTTP_CONN, why);
     lua_pop(L, 1);
   }

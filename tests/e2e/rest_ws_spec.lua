@@ -37,6 +37,41 @@ return function(call)
   luari.log.info("RESULT %s", json.encode(r))
 end
 ]],
+  -- Bodies a WebSocket frame cannot carry: not UTF-8, and over 64 KB.
+  oddbodies = [[
+local ari = require "luari.ari"
+local json = require "luari.json"
+local luari = require "luari"
+return function(call)
+  call:answer()
+  local a, aerr = ari.channels.originate({ endpoint = "PJSIP/201", app = "luari", variables = { NAME = "Jos\233" } })
+  local b, berr = ari.channels.originate({ endpoint = "PJSIP/202", app = "luari",
+    variables = { BIG = string.rep("x", 70000) } })
+  luari.log.info("RESULT %s", json.encode({ latin1 = a and "ok" or aerr.code, big = b and "ok" or berr.code }))
+  for _, ch in ipairs({ a or false, b or false }) do
+    if ch then ari.channels.hangup(ch.id) end
+  end
+end
+]],
+  -- A request waiting on luari's WebSocket while another events connection fails.
+  other = [[
+local http = require "luari.http"
+local events = require "luari.events"
+local luari = require "luari"
+return function(call)
+  call:answer()
+  local got
+  http.request("GET", { "asterisk", "info" }, nil, nil, 3, function(status, _, err)
+    got = err or status
+  end)
+  local ev = events.start({ url = "http://127.0.0.1:1/ari", apps = "other", backoff_max = 60 })
+  while got == nil do
+    call:sleep(0.1)
+  end
+  ev:close()
+  luari.log.info("RESULT {\"other\": %q}", tostring(got))
+end
+]],
   -- One request when a key is pressed; reports the outcome and the time.
   asker = [[
 local ari = require "luari.ari"
@@ -152,6 +187,13 @@ describe("luari run --rest websocket", function()
     local answers = requests(sim, "/channels/" .. id .. "/answer")
     assert.are.equal(1, #answers)
     assert.is_nil(answers[1].websocket)
+    -- It asks again (every three --timeout periods): once answered, the WebSocket carries them.
+    assert.are.equal(200, (h.http("POST", sim.base .. "/sim/fault/restws", { mode = "normal" })))
+    h.wait_log(run, "REST requests go over the events WebSocket", 10, true)
+    local again = h.call(sim, { args = { "roundtrip" } })
+    h.wait_for(function() return #requests(sim, "/channels/" .. again .. "/answer") == 1 end, 10, "the answer")
+    assert.is_true(requests(sim, "/channels/" .. again .. "/answer")[1].websocket == true)
+    assert.are.equal(1, h.count_log(run, "did not answer REST over the events WebSocket"))
   end)
 
   it("a reply that never comes: the request times out after --timeout, the call goes on", function()
@@ -192,6 +234,33 @@ describe("luari run --rest websocket", function()
     assert.is_true(infos[1].websocket == true)
     -- Said once, not on every reconnect.
     assert.are.equal(1, h.count_log(run, "REST requests go over the events WebSocket"))
+  end)
+
+  it("a body not in UTF-8, or too big for a frame, goes over HTTP; the WebSocket stays", function()
+    local sim, run = start()
+    h.wait_log(run, "REST requests go over the events WebSocket", 10, true)
+    h.call(sim, { args = { "oddbodies" } })
+    local r = result_with(run, "latin1")
+    assert.are.equal("ok", r.big)
+    assert.are.equal("ok", r.latin1)
+    local originates = 0
+    for _, req in ipairs(requests(sim, "/ari/channels")) do
+      if req.method == "POST" and req.path == "/ari/channels" then
+        originates = originates + 1
+        assert.is_nil(req.websocket)
+      end
+    end
+    assert.are.equal(2, originates)
+    assert.are.equal(1, h.count_log(run, "connected to Asterisk"))
+  end)
+
+  it("another events connection going down leaves the requests on this one waiting", function()
+    local sim, run = start()
+    h.wait_log(run, "REST requests go over the events WebSocket", 10, true)
+    assert.are.equal(200, (h.http("POST", sim.base .. "/sim/fault/restws", { mode = "silent", match = "asterisk/info" })))
+    h.call(sim, { args = { "other" } })
+    local r = result_with(run, "other")
+    assert.are.equal("timeout", r.other) -- not conn_lost: that connection was not this request's
   end)
 
   it("--rest takes only http or websocket", function()

@@ -312,6 +312,60 @@ describe("luari sim-server's network face, compared with the captures", function
       assert.are.equal("Up", start.channel.state)
     end)
 
+    it("answers a RESTRequest it cannot parse with a 400 naming why, its ids echoed", function()
+      local bad = {
+        { { request_id = "r1", transaction_id = "t1", method = "GET", uri = "asterisk/ping" },
+          "No 'type' property.", "" },
+        { { type = "Hello", request_id = "r2", transaction_id = "t2", uri = "asterisk/ping" },
+          "Unknown request type.", "" },
+        { { type = "RESTRequest", request_id = "r3", transaction_id = "t3", method = "GET" },
+          "Empty or missing 'uri' property.", "" },
+        { { type = "RESTRequest", request_id = "r4", transaction_id = "t4", method = "FETCH", uri = "asterisk/ping?x=1" },
+          "Unknown or missing 'method' property.", "asterisk/ping" },
+        { { type = "RESTRequest", request_id = "r5", transaction_id = "t5", method = "POST",
+          uri = "channels/none/variable", message_body = "{}" },
+          "No 'content_type' for 'message_body'.", "channels/none/variable" },
+        { { type = "RESTRequest", request_id = "r6", transaction_id = "t6", method = "POST",
+          uri = "channels/none/variable", content_type = "text/plain", message_body = "x" },
+          "Unknown content type.", "channels/none/variable" },
+        { { type = "RESTRequest", request_id = "r7", transaction_id = "t7", method = "POST",
+          uri = "channels/none/variable", content_type = "application/json", message_body = "{oops" },
+          "Unable to parse 'message_body' as 'application/json'.", "channels/none/variable" },
+      }
+      local steps = { { op = "open", name = "a", path = "/ari/events?app=badreq&api_key={{auth}}" } }
+      for _, b in ipairs(bad) do
+        steps[#steps + 1] = { op = "send", name = "a", data = b[1] }
+      end
+      -- A form body joins the query, as on Asterisk: a 404 for no such channel, not a 400.
+      steps[#steps + 1] = { op = "send", name = "a", data = { type = "RESTRequest", request_id = "r8",
+        method = "POST", uri = "channels/none/variable", content_type = "application/x-www-form-urlencoded",
+        message_body = "variable=A&value=b+c" } }
+      steps[#steps + 1] = { op = "wait", name = "a", type = "RESTResponse", count = #bad + 1 }
+      local r = probe(sim, steps)
+      local got = of_type(r.sockets.a.messages, "RESTResponse")
+      for i, b in ipairs(bad) do
+        local reply = got[i]
+        assert.are.equal(400, reply.status_code, b[2])
+        assert.are.equal("Bad request", reply.reason_phrase)
+        assert.are.equal(b[1].request_id, reply.request_id)
+        assert.are.equal(b[1].transaction_id, reply.transaction_id)
+        assert.are.equal(b[3], reply.uri, b[2])
+        assert.are.same({ message = b[2] }, json.decode(reply.message_body))
+      end
+      assert.are.equal(404, got[#bad + 1].status_code)
+      assert.are.equal("", got[#bad + 1].transaction_id)
+    end)
+
+    it("closes the WebSocket on a client message over 65535 bytes, as Asterisk does", function()
+      local r = probe(sim, {
+        { op = "open", name = "a", path = "/ari/events?app=bigmsg&api_key={{auth}}" },
+        { op = "send", name = "a", data = { type = "RESTRequest", request_id = "x", method = "GET",
+          uri = "asterisk/ping?pad=" .. string.rep("p", 70000) } },
+        { op = "sleep", ms = 300 },
+      })
+      assert.are.equal(1009, r.sockets.a.closed and r.sockets.a.closed.code, json.encode(r.sockets.a))
+    end)
+
     it("answers REST over the WebSocket as the captured Asterisk did", function()
       local sent, expected = {}, {}
       for seq = 752, 765 do

@@ -97,13 +97,15 @@ end
 
 -- --rest websocket: once the events WebSocket is open, one ping over it
 -- says whether this Asterisk takes REST there; until it answers, and if it
--- never does, requests go over HTTP. Asked again on every reconnect.
+-- never does, requests go over HTTP. Asked again on every reconnect, and
+-- after a ping with no reply (an Asterisk too old, or too busy to answer
+-- in time) every three --timeout periods while the connection lasts.
 local function offer_rest_websocket(ctx)
   http.rest_over(nil)
-  local ws = ctx.events
-  http.request_over(ws, "GET", { "asterisk", "ping" }, nil, nil, ctx.opts.timeout,
+  local ws, timeout = ctx.events, ctx.opts.timeout
+  http.request_over(ws, "GET", { "asterisk", "ping" }, nil, nil, timeout,
     function(status, _, err, errmsg)
-      if ctx.events ~= ws then
+      if ctx.events ~= ws or ctx.finishing then
         return
       end
       if status == 200 then
@@ -112,13 +114,22 @@ local function offer_rest_websocket(ctx)
           loop.log("info", "REST requests go over the events WebSocket")
         end
         ctx.rest_state = "websocket"
-      elseif err ~= "conn_lost" then
-        if ctx.rest_state ~= "http" then
-          loop.log("warn", string.format("--rest websocket: Asterisk did not answer REST over the events WebSocket"
-            .. " (%s; it needs Asterisk 20.14, 21.9, 22.4 or later): requests go over HTTP",
-            errmsg or string.format("status %d", status)))
-        end
-        ctx.rest_state = "http"
+        return
+      elseif err == "conn_lost" then
+        return -- the next open asks again
+      end
+      if ctx.rest_state ~= "http" then
+        loop.log("warn", string.format("--rest websocket: Asterisk did not answer REST over the events WebSocket"
+          .. " (%s; it needs Asterisk 20.14, 21.9, 22.4 or later): requests go over HTTP%s",
+          errmsg or string.format("status %d", status), err == "timeout" and "; asking again" or ""))
+      end
+      ctx.rest_state = "http"
+      if err == "timeout" then
+        loop.timer(3 * timeout, function()
+          if ctx.events == ws and ws:is_open() and ctx.rest_state == "http" and not ctx.finishing then
+            offer_rest_websocket(ctx)
+          end
+        end)
       end
     end)
 end

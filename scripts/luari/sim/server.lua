@@ -379,47 +379,100 @@ function Server:on_ws_close(conn)
 end
 
 -- REST over the WebSocket (Asterisk 22): RESTRequest in, RESTResponse out.
+-- As Asterisk's res/ari/ari_websocket_requests.c: the ids are echoed (""
+-- when absent), a request it cannot parse gets a 400 with the reason, a
+-- query may sit in the uri or in query_strings, and a message_body needs
+-- its content_type (JSON, or a form whose fields join the query).
+
+local function form_fields(text, query, ordered)
+  for k, v in text:gmatch("([^&=]+)=([^&]*)") do
+    k, v = unescape((k:gsub("%+", " "))), unescape((v:gsub("%+", " ")))
+    if query[k] == nil then -- the first one wins
+      query[k] = v
+    end
+    ordered[#ordered + 1] = { k, v }
+  end
+end
+
+-- The request's parts, or nil and the message of a 400.
+local function parse_rest_request(msg)
+  if type(msg.type) ~= "string" or msg.type == "" then
+    return nil, "No 'type' property."
+  elseif msg.type ~= "RESTRequest" then
+    return nil, "Unknown request type."
+  elseif type(msg.uri) ~= "string" or msg.uri == "" then
+    return nil, "Empty or missing 'uri' property."
+  end
+  local r = { query = {}, ordered = {} }
+  r.path, r.qs = msg.uri:match("^([^?]*)%??(.*)$")
+  form_fields(r.qs, r.query, r.ordered)
+  local method = msg.method
+  if not (method == "GET" or method == "POST" or method == "PUT" or method == "DELETE") then
+    return nil, "Unknown or missing 'method' property.", r.path
+  end
+  r.method = method
+  if type(msg.query_strings) == "table" then
+    for _, q in ipairs(msg.query_strings) do
+      if type(q) ~= "table" or type(q.name) ~= "string" then
+        return nil, "Unable to parse 'query_strings' array.", r.path
+      end
+      local v = tostring(q.value or "")
+      if r.query[q.name] == nil then
+        r.query[q.name] = v
+      end
+      r.ordered[#r.ordered + 1] = { q.name, v }
+    end
+  end
+  local body = type(msg.message_body) == "string" and msg.message_body or ""
+  if body ~= "" then
+    local ctype = msg.content_type
+    if type(ctype) ~= "string" or ctype == "" then
+      return nil, "No 'content_type' for 'message_body'.", r.path
+    elseif ctype == "application/x-www-form-urlencoded" then
+      form_fields(body, r.query, r.ordered)
+    elseif ctype == "application/json" then
+      if json.decode(body) == nil then
+        return nil, "Unable to parse 'message_body' as 'application/json'.", r.path
+      end
+      r.body = body
+    else
+      return nil, "Unknown content type.", r.path
+    end
+  end
+  return r
+end
+
 function Server:on_ws_message(conn, text)
   local now = loop.now()
   local msg = json.decode(text)
   local info = self.conns[conn]
-  if type(msg) ~= "table" or msg.type ~= "RESTRequest" or not info then
-    return
+  if type(msg) ~= "table" or not info then
+    return -- Asterisk logs it and answers nothing
   end
-  local app = info.apps[1]
   local reply = {
     type = "RESTResponse",
-    transaction_id = msg.transaction_id or "",
-    request_id = msg.request_id or "",
-    application = app,
+    transaction_id = type(msg.transaction_id) == "string" and msg.transaction_id or "",
+    request_id = type(msg.request_id) == "string" and msg.request_id or "",
+    application = info.apps[1],
     asterisk_id = self.model.asterisk_id,
   }
-  local uri = type(msg.uri) == "string" and msg.uri or ""
-  if uri == "" or type(msg.method) ~= "string" then
-    reply.transaction_id, reply.request_id = "", ""
-    reply.status_code, reply.reason_phrase, reply.uri = 400, "Bad request", ""
+  local r, bad, path = parse_rest_request(msg)
+  if not r then
+    reply.status_code, reply.reason_phrase, reply.uri = 400, "Bad request", path or ""
     reply.content_type = JSON_TYPE
-    reply.message_body = encode({ message = "Empty or missing 'uri' property." })
+    reply.message_body = encode({ message = bad })
   else
-    local path_part, qs = uri:match("^([^?]*)%??(.*)$")
-    local query, ordered = {}, {}
-    for k, v in qs:gmatch("([^&=]+)=([^&]*)") do
-      query[unescape(k)] = unescape(v)
-      ordered[#ordered + 1] = { unescape(k), unescape(v) }
+    self:record(r.method, "/ari/" .. r.path, r.ordered, r.body or "", true)
+    local rest_path, rest_segments = decode_path("/" .. r.path)
+    self.load:on_request(r.method, rest_segments, now)
+    local called, status, _, rbody, reason = pcall(self.ari_request, self, r.method, rest_path, r.query, r.body,
+      nil, rest_segments)
+    if not called then
+      self.log("error", "sim-server: WebSocket " .. r.method .. " " .. r.path .. ": " .. tostring(status))
+      status, rbody, reason = 500, { message = "Internal error in the simulator" }, nil
     end
-    for _, q in ipairs(type(msg.query_strings) == "table" and msg.query_strings or {}) do
-      if type(q) == "table" and q.name then
-        query[q.name] = tostring(q.value or "")
-        ordered[#ordered + 1] = { tostring(q.name), tostring(q.value or "") }
-      end
-    end
-    local body = type(msg.message_body) == "string" and msg.message_body or nil
-    self:record(msg.method, "/ari/" .. path_part, ordered, body or "", true)
-    local rest_path, rest_segments = decode_path("/" .. path_part)
-    self.load:on_request(msg.method, rest_segments, now)
-    local status, _, rbody, reason = self:ari_request(msg.method, rest_path, query, body, nil, rest_segments)
-    self.load:on_response(msg.method, "/ari/" .. path_part, status)
-    reply.status_code, reply.reason_phrase, reply.uri = status, reason or REASONS[status] or "", path_part
+    self.load:on_response(r.method, "/ari/" .. r.path, status)
+    reply.status_code, reply.reason_phrase, reply.uri = status, reason or REASONS[status] or "", r.path
     if rbody ~= nil then
       reply.content_type = JSON_TYPE
       reply.message_body = body_text(rbody)
