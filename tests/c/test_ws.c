@@ -13,6 +13,9 @@ typedef struct script {
   size_t chunk;     /* deliver at most this many bytes per recv (0: all) */
   int eof;          /* after the input: 0 = EAGAIN, 1 = end of stream */
   luari_buf_t out;  /* bytes we sent */
+  int sends;        /* send calls that took bytes */
+  int limited;      /* take at most `room` more bytes, then EAGAIN */
+  size_t room;
   luari_buf_t msgs; /* messages received, each "T:" or "B:" + payload + "\n" */
   int nmsgs;
   int close_code;
@@ -38,6 +41,14 @@ static ssize_t s_recv(void *data, uint8_t *buf, size_t len) {
 
 static ssize_t s_send(void *data, const uint8_t *buf, size_t len) {
   script_t *s = data;
+  if (s->limited && len > s->room)
+    len = s->room;
+  if (len == 0) {
+    errno = EAGAIN;
+    return -1;
+  }
+  s->room -= s->limited ? len : 0;
+  s->sends++;
   luari_buf_append(&s->out, buf, len);
   return (ssize_t)len;
 }
@@ -325,6 +336,62 @@ static void test_server_role(void) {
   free_script(&s);
 }
 
+/* wslay gives a frame's header and payload apart: they go out in one send,
+ * also when the socket takes only part of it at first. */
+static void test_one_send_per_frame(void) {
+  script_t s;
+  luari_ws_t *ws = new_ws(&s, LUARI_WS_SERVER, 0);
+  luari_ws_send_text(ws, "{\"type\":\"StasisStart\"}", 23);
+  luari_ws_send_text(ws, "{}", 2);
+  luari_ws_write(ws);
+  parsed_t a, b;
+  size_t used = parse_frame((const uint8_t *)s.out.data, s.out.len, &a);
+  size_t used2 = parse_frame((const uint8_t *)s.out.data + used, s.out.len - used, &b);
+  CHECK(s.sends == 2 && a.ok && b.ok && used + used2 == s.out.len && a.len == 23 && b.len == 2,
+        "two frames, two sends (%d)", s.sends);
+  free(a.payload);
+  free(b.payload);
+  luari_ws_free(ws);
+  free_script(&s);
+
+  ws = new_ws(&s, LUARI_WS_CLIENT, 0);
+  s.limited = 1;
+  s.room = 5;
+  luari_ws_send_text(ws, "hello, world", 12);
+  int rc = luari_ws_write(ws);
+  CHECK(rc == 0 && s.out.len == 5 && luari_ws_want_write(ws) && !luari_ws_done(ws),
+        "a socket that takes 5 bytes: the rest waits, the connection is fine");
+  luari_ws_send_text(ws, "second", 6);
+  luari_ws_write(ws);
+  CHECK(s.out.len == 5, "nothing else goes out before the rest of the first frame");
+  s.limited = 0;
+  luari_ws_write(ws);
+  luari_ws_write(ws);
+  used = parse_frame((const uint8_t *)s.out.data, s.out.len, &a);
+  used2 = used ? parse_frame((const uint8_t *)s.out.data + used, s.out.len - used, &b) : 0;
+  CHECK(used && used2 && used + used2 == s.out.len && a.len == 12 && memcmp(a.payload, "hello, world", 12) == 0 &&
+            b.len == 6 && memcmp(b.payload, "second", 6) == 0 && !luari_ws_want_write(ws),
+        "once there is room, both frames whole and in order");
+  if (used)
+    free(a.payload);
+  if (used2)
+    free(b.payload);
+  luari_ws_free(ws);
+  free_script(&s);
+
+  ws = new_ws(&s, LUARI_WS_SERVER, 0);
+  char *big = filled(70000, 'b');
+  luari_ws_send_text(ws, big, 70000);
+  luari_ws_write(ws);
+  used = parse_frame((const uint8_t *)s.out.data, s.out.len, &a);
+  CHECK(used == s.out.len && a.ok && a.len == 70000 && s.sends == 2,
+        "a frame over 64 KiB: header and payload each in one send, not copied");
+  free(a.payload);
+  free(big);
+  luari_ws_free(ws);
+  free_script(&s);
+}
+
 static void test_handshake(void) {
   char accept[29];
   luari_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", accept);
@@ -404,6 +471,7 @@ int main(void) {
   test_close_handshake();
   test_protocol_errors();
   test_server_role();
+  test_one_send_per_frame();
   test_handshake();
   test_invalid_utf8();
   TEST_DONE();
