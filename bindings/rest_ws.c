@@ -12,6 +12,7 @@
 
 #include "../core/buf.h"
 #include "../core/events.h"
+#include "../core/utf8.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
@@ -138,41 +139,6 @@ static int build_message(luari_buf_t *m, unsigned long id, const char *method, c
  * HTTP. */
 #define MAX_FRAME 65000
 
-/* The length of the UTF-8 sequence `s` starts with (shortest form, no
- * surrogates, at most U+10FFFF), or 0 when it is not one. */
-static size_t utf8_char(const unsigned char *s, size_t left) {
-  unsigned c = s[0], cp, min;
-  size_t n;
-  if (c < 0x80)
-    return 1;
-  if ((c & 0xe0) == 0xc0)
-    n = 2, cp = c & 0x1f, min = 0x80;
-  else if ((c & 0xf0) == 0xe0)
-    n = 3, cp = c & 0x0f, min = 0x800;
-  else if ((c & 0xf8) == 0xf0)
-    n = 4, cp = c & 0x07, min = 0x10000;
-  else
-    return 0;
-  if (left < n)
-    return 0;
-  for (size_t k = 1; k < n; k++) {
-    if ((s[k] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[k] & 0x3f);
-  }
-  return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
-}
-
-/* A text frame must be UTF-8 (wslay and Asterisk's JSON parser refuse
- * anything else, and the socket dies with it); a body that is not goes
- * over HTTP, where Asterisk answers it. */
-static int utf8_valid(const char *s, size_t len) {
-  for (size_t i = 0, n; i < len; i += n)
-    if ((n = utf8_char((const unsigned char *)s + i, len - i)) == 0)
-      return 0;
-  return 1;
-}
-
 /* A stored recording's audio cannot come over the WebSocket (Asterisk
  * answers 406 "Use HTTP GET"): recordings/stored/{name}/file goes over HTTP. */
 static int binary_resource(const char *uri) {
@@ -192,7 +158,10 @@ int luari_rest_ws_request(luari_host_t *host, lua_State *L, luari_events_t *ws, 
   const char *uri = strncmp(url, host->rest_base, base_len) == 0 ? url + base_len : url;
   if (*uri == '/')
     uri++;
-  if (binary_resource(uri) || (body && !utf8_valid(body, body_len)))
+  /* A text frame must be UTF-8 (wslay and Asterisk's JSON parser refuse
+   * anything else, and the socket dies with it): such a body goes over
+   * HTTP, where Asterisk answers it. */
+  if (binary_resource(uri) || (body && !luari_utf8_valid(body, body_len)))
     return 0;
   unsigned long id = ++host->rest_next_id;
   luari_buf_t m = LUARI_BUF_INIT;

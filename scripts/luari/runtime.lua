@@ -39,6 +39,12 @@ local hook_ticks, hook_limit = 0, math.huge
 local overrun_thread = nil
 local budget_hook
 
+-- The thread yielding from Runtime:await, checked as the resume returns:
+-- any other yield is the flow's own coroutine.yield, which nothing would
+-- ever resume. (One variable, not a field per thread: ten thousand
+-- waiting threads are 1.5 MB lighter.)
+local yielding = nil
+
 -- The name of luari's own threads (hang-ups, checks): the Lua memory limit
 -- is for flows, and must not stop luari from hanging up a call.
 local SYSTEM = "luari"
@@ -331,6 +337,8 @@ end
 -- After Runtime:resume: what the coroutine returned is taken as arguments,
 -- not packed into a table, since most resumes end in another wait.
 local function resumed(self, th, prev_active, prev_running, prev_resumer, ok, ...)
+  local awaited = yielding == th
+  yielding = nil
   hook_limit = math.huge
   if overrun_thread then
     overrun_thread = nil
@@ -351,7 +359,7 @@ local function resumed(self, th, prev_active, prev_running, prev_resumer, ok, ..
     cancel_wait(th)
     local msg = "instruction budget exceeded (the error was caught; the thread is stopped)"
     finish(self, th, nil, msg, debug.traceback(th.co, msg))
-  elseif not th.in_await then
+  elseif not awaited then
     -- coroutine.yield called by the flow itself: nothing would ever resume it.
     th.dead = true
     cancel_wait(th)
@@ -370,11 +378,6 @@ function Runtime:resume(th, ...)
   active, self.running, self.resumer = self, th, coroutine.running()
   hook_ticks, hook_limit = 0, self.budget / HOOK_EVERY
   return resumed(self, th, prev_active, prev_running, prev_resumer, coroutine.resume(th.co, ...))
-end
-
-local function after_await(th, ...)
-  th.in_await = false
-  return ...
 end
 
 -- Wait from inside a thread. start(wake) begins the operation and returns a
@@ -422,8 +425,8 @@ function Runtime:await(start, timeout)
       end)
     end
   end
-  th.in_await = true
-  return after_await(th, coroutine.yield())
+  yielding = th
+  return coroutine.yield()
 end
 
 -- Wake a waiting thread from outside with these results, cancelling what it

@@ -303,10 +303,14 @@ local function start_client(client, sim)
   local url = "http://127.0.0.1:" .. sim.port
   local p
   if is_luari(client) then
-    local rest = client == "luari-ws" and "websocket" or "http"
-    p = spawn({ opts.luari_bin or opts.bin, "run", "--url", url .. "/ari", "--user", USER, "--log-level", "info", "--no-watch",
-      "--rest", rest, "tests/bench/flows" }, client, { ARI_PASSWORD = PASSWORD }, CLIENT_CPU)
-    local ready = rest == "websocket" and "REST requests go over the events WebSocket" or "connected to Asterisk"
+    local args = { opts.luari_bin or opts.bin, "run", "--url", url .. "/ari", "--user", USER, "--log-level", "info",
+      "--no-watch", "tests/bench/flows" }
+    if client == "luari-ws" then
+      table.insert(args, #args, "--rest")
+      table.insert(args, #args, "websocket")
+    end
+    p = spawn(args, client, { ARI_PASSWORD = PASSWORD }, CLIENT_CPU)
+    local ready = client == "luari-ws" and "REST requests go over the events WebSocket" or "connected to Asterisk"
     wait_for(function()
       return (read_file(p.log) or ""):find(ready, 1, true)
     end, 20, client .. " to connect (" .. p.log .. ")")
