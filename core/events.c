@@ -529,6 +529,9 @@ static SSL_CTX *new_ssl_ctx(luari_events_t *ev) {
   if (!ctx)
     return NULL;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  /* A write the socket could not take is tried again from where the bytes
+   * wait then (the WebSocket's held buffer), not always the same address. */
+  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (ev->opts.insecure) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     return ctx;

@@ -86,6 +86,24 @@ describe("TLS to ARI", function()
     assert.are.equal("22.10.1", h.results(run)[1].version)
   end)
 
+  it("carries REST over the wss:// events WebSocket with --rest websocket", function()
+    local run = h.start_run(h.flows({ tls = FLOW }), { url = "https://localhost:" .. port .. "/ari",
+      args = { "--ca-file", cert, "--rest", "websocket" } })
+    h.wait_log(run, "REST requests go over the events WebSocket", 10, true)
+    h.clear_journal(sim)
+    h.call(sim, { args = { "tls" } })
+    h.wait_log(run, "RESULT", 10, true)
+    assert.are.equal("22.10.1", h.results(run)[1].version)
+    local info
+    for _, r in ipairs(h.journal(sim)) do
+      if r.path == "/ari/asterisk/info" then
+        info = r
+      end
+    end
+    assert.is_truthy(info)
+    assert.is_true(info.websocket == true)
+  end)
+
   it("connects with --insecure, and warns that it does", function()
     local run = h.start_run(h.flows({ tls = FLOW }), { url = "wss://127.0.0.1:" .. port .. "/ari",
       args = { "--insecure" } })
