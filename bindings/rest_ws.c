@@ -283,7 +283,7 @@ static int l_cancel(lua_State *L) {
 static int l_gc(lua_State *L) {
   wsreq_t *r = luaL_checkudata(L, 1, WSREQ_MT);
   if (r->waiting) {
-    /* Cannot happen while the pending table holds it; stop the clock anyway. */
+    /* Only at lua_close, which frees the pending table with the rest. */
     ev_timer_stop(r->host->loop, &r->timer);
     r->waiting = 0;
     r->host->rest_waiting--;

@@ -131,11 +131,8 @@ static curl_socket_t open_socket(void *data, curlsocktype purpose, struct curl_s
   luari_http_req_t *r = data;
   (void)purpose;
   int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-  if (fd < 0) {
-    r->socket_errno = errno;
-    return CURL_SOCKET_BAD;
-  }
-  return fd;
+  r->socket_errno = fd < 0 ? errno : 0; /* the last try's, not an earlier address's */
+  return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
 static void finish_request(luari_http_req_t *r, CURLcode rc) {

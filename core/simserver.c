@@ -413,7 +413,8 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
   luari_simconn_t *conn = calloc(1, sizeof *conn);
   luari_ws_io_t io = { conn, conn_recv, conn_send, NULL, conn_message, NULL };
   /* Asterisk reads client frames of 65535 bytes at most and closes the
-   * WebSocket on a bigger one (a RESTRequest is all a client sends). */
+   * WebSocket on a bigger one; here the limit is on the message (a client
+   * sends RESTRequests in one frame each, so the two are the same). */
   if (!conn || !(conn->ws = luari_ws_new(LUARI_WS_SERVER, &io, 65535)) ||
       luari_buf_append(&conn->extra, extra_in, extra_size) != 0) {
     if (conn) {

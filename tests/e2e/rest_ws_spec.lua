@@ -196,6 +196,25 @@ describe("luari run --rest websocket", function()
     assert.are.equal(1, h.count_log(run, "did not answer REST over the events WebSocket"))
   end)
 
+  it("an Asterisk that never answers there is asked by one round of pings, also after reconnects", function()
+    local sim, run = start("ignore", { "--timeout", "1" })
+    h.wait_log(run, "did not answer REST over the events WebSocket", 10, true)
+    for n = 2, 4 do
+      h.http("POST", sim.base .. "/sim/drop")
+      h.wait_for(function() return h.count_log(run, "connected to Asterisk") >= n end, 10, "reconnect " .. n)
+      h.sleep(1.6)
+    end
+    local function seen()
+      local _, r = h.http("POST", sim.base .. "/sim/fault/restws", {})
+      return r.seen
+    end
+    local before = seen()
+    h.sleep(6)
+    -- One round: a ping, 1 s without a reply, 3 s until the next: two at most in 6 s.
+    local pings = seen() - before
+    assert.is_true(pings >= 1 and pings <= 2, tostring(pings) .. " pings in 6 s")
+  end)
+
   it("a reply that never comes: the request times out after --timeout, the call goes on", function()
     local sim, run = start(nil, { "--timeout", "1" })
     h.wait_log(run, "REST requests go over the events WebSocket", 10, true)

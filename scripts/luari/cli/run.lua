@@ -97,40 +97,44 @@ end
 
 -- --rest websocket: once the events WebSocket is open, one ping over it
 -- says whether this Asterisk takes REST there; until it answers, and if it
--- never does, requests go over HTTP. Asked again on every reconnect, and
--- after a ping with no reply (an Asterisk too old, or too busy to answer
--- in time) every three --timeout periods while the connection lasts.
-local function offer_rest_websocket(ctx)
+-- never does, requests go over HTTP. Asked again on every open, and after
+-- a ping with no reply (an Asterisk too old, or too busy to answer in time)
+-- every three --timeout periods while that connection lasts. Each open
+-- starts its own round: `ctx.rest_round` tells a late reply or timer of an
+-- earlier one to let go.
+local offer_rest_websocket
+
+local function rest_websocket_refused(ctx, round, status, err, errmsg)
+  if ctx.rest_state ~= "http" then
+    loop.log("warn", string.format("--rest websocket: Asterisk did not answer REST over the events WebSocket"
+      .. " (%s; it needs Asterisk 20.14, 21.9, 22.4 or later): requests go over HTTP%s",
+      errmsg or string.format("status %d", status), err == "timeout" and "; asking again" or ""))
+  end
+  ctx.rest_state = "http"
+  if err == "timeout" then
+    loop.timer(3 * ctx.opts.timeout, function()
+      if ctx.rest_round == round and ctx.events:is_open() and not ctx.finishing then
+        offer_rest_websocket(ctx, round)
+      end
+    end)
+  end
+end
+
+offer_rest_websocket = function(ctx, round)
   http.rest_over(nil)
-  local ws, timeout = ctx.events, ctx.opts.timeout
-  http.request_over(ws, "GET", { "asterisk", "ping" }, nil, nil, timeout,
+  local ws = ctx.events
+  http.request_over(ws, "GET", { "asterisk", "ping" }, nil, nil, ctx.opts.timeout,
     function(status, _, err, errmsg)
-      if ctx.events ~= ws or ctx.finishing then
-        return
+      if ctx.rest_round ~= round or ctx.finishing or err == "conn_lost" then
+        return -- a later open asks again
+      elseif status ~= 200 then
+        return rest_websocket_refused(ctx, round, status, err, errmsg)
       end
-      if status == 200 then
-        http.rest_over(ws)
-        if ctx.rest_state ~= "websocket" then
-          loop.log("info", "REST requests go over the events WebSocket")
-        end
-        ctx.rest_state = "websocket"
-        return
-      elseif err == "conn_lost" then
-        return -- the next open asks again
+      http.rest_over(ws)
+      if ctx.rest_state ~= "websocket" then
+        loop.log("info", "REST requests go over the events WebSocket")
       end
-      if ctx.rest_state ~= "http" then
-        loop.log("warn", string.format("--rest websocket: Asterisk did not answer REST over the events WebSocket"
-          .. " (%s; it needs Asterisk 20.14, 21.9, 22.4 or later): requests go over HTTP%s",
-          errmsg or string.format("status %d", status), err == "timeout" and "; asking again" or ""))
-      end
-      ctx.rest_state = "http"
-      if err == "timeout" then
-        loop.timer(3 * timeout, function()
-          if ctx.events == ws and ws:is_open() and ctx.rest_state == "http" and not ctx.finishing then
-            offer_rest_websocket(ctx)
-          end
-        end)
-      end
+      ctx.rest_state = "websocket"
     end)
 end
 
@@ -155,7 +159,8 @@ local function start_events(ctx)
       ctx.connected_once = true
       ctx.last_down = nil
       if opts.rest == "websocket" then
-        offer_rest_websocket(ctx)
+        ctx.rest_round = {}
+        offer_rest_websocket(ctx, ctx.rest_round)
       end
       log_connected(app, opts, ctx.base)
       if reconnect then

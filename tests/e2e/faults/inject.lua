@@ -82,9 +82,11 @@ return function(server)
     return control(self, method, path, data)
   end
   -- The first rule for this request, used up by one more match.
-  local function take_rule(path, method)
+  -- over_ws: only rules that apply there (status, delay).
+  local function take_rule(path, method, over_ws)
     for i, rule in ipairs(rules) do
-      if path:find(rule.match, 1, true) and (rule.method == nil or rule.method == method) then
+      if path:find(rule.match, 1, true) and (rule.method == nil or rule.method == method)
+        and (not over_ws or rule.status or rule.delay) then
         rule.count = (rule.count or 1) - 1
         if rule.count <= 0 then
           table.remove(rules, i)
@@ -97,8 +99,8 @@ return function(server)
   server.on_ws_message = function(self, conn, text)
     local ok, msg = pcall(json.decode, text)
     local rule = ok and type(msg) == "table" and type(msg.uri) == "string" and type(msg.method) == "string"
-      and take_rule("/ari/" .. msg.uri, msg.method)
-    if not rule or not (rule.status or rule.delay) then
+      and take_rule("/ari/" .. msg.uri, msg.method, true)
+    if not rule then
       return on_ws_message(self, conn, text)
     end
     if rule.delay then

@@ -5,16 +5,20 @@
 --     request whose uri contains `match` gets no reply
 --   POST /sim/fault/restws {mode = "drop", match = "..."}: the next such
 --     request drops the WebSocket instead of a reply
+-- Each answer says how many RESTRequests came so far (`seen`); a POST
+-- without a mode changes nothing.
 
 local json = require "luari.json"
 
 return function(server)
-  local mode, match = "normal", nil
+  local mode, match, seen = "normal", nil, 0
   local control = server.control_request
   server.control_request = function(self, method, path, data)
     if method == "POST" and path == "/sim/fault/restws" then
-      mode, match = data.mode or "normal", data.match
-      return 200, { mode = mode }
+      if data.mode then
+        mode, match = data.mode, data.match
+      end
+      return 200, { mode = mode, seen = seen }
     end
     return control(self, method, path, data)
   end
@@ -22,6 +26,7 @@ return function(server)
   server.on_ws_message = function(self, conn, text)
     local ok, msg = pcall(json.decode, text)
     local uri = ok and type(msg) == "table" and type(msg.uri) == "string" and msg.uri or ""
+    seen = seen + 1
     if mode == "ignore" then
       return
     end
