@@ -495,6 +495,9 @@ void luari_watch_free(luari_watch_t *w) {
 typedef struct list_ctx {
   void (*fn)(void *data, const char *rel);
   void *data;
+  char *err;     /* the first directory or entry that could not be read */
+  size_t errlen;
+  int failed;
   struct { dev_t dev; ino_t ino; } seen[MAX_DIRS];
   size_t nseen;
 } list_ctx_t;
@@ -511,13 +514,26 @@ static int seen_before(list_ctx_t *c, const struct stat *st) {
   return 0;
 }
 
+/* Something there that cannot be read (permissions): listed as absent,
+ * its files would read as removed, so the listing fails instead. Gone
+ * since it was seen (ENOENT) or a symlink loop is not a failure. */
+static void list_failed(list_ctx_t *c, const char *path) {
+  if (errno == ENOENT || errno == ELOOP || c->failed)
+    return;
+  c->failed = 1;
+  if (c->err && c->errlen)
+    snprintf(c->err, c->errlen, "cannot read %s: %s", path, strerror(errno));
+}
+
 static void list_dir(list_ctx_t *c, const char *root, const char *rel, int depth) {
   char full[PATH_MAX];
   if (join(full, sizeof full, root, rel) != 0)
     return;
   DIR *d = opendir(full);
-  if (!d)
+  if (!d) {
+    list_failed(c, full);
     return;
+  }
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     if (de->d_name[0] == '.')
@@ -526,8 +542,10 @@ static void list_dir(list_ctx_t *c, const char *root, const char *rel, int depth
     struct stat st;
     if (join(sub, sizeof sub, rel, de->d_name) != 0 || join(subfull, sizeof subfull, root, sub) != 0)
       continue;
-    if (stat(subfull, &st) != 0)
-      continue; /* a dangling symlink, or gone since readdir */
+    if (stat(subfull, &st) != 0) {
+      list_failed(c, subfull); /* unless a dangling symlink, or gone since readdir */
+      continue;
+    }
     if (S_ISDIR(st.st_mode)) {
       if (depth < MAX_DEPTH && !seen_before(c, &st))
         list_dir(c, root, sub, depth + 1);
@@ -559,8 +577,11 @@ int luari_watch_list(const char *dir, void (*fn)(void *data, const char *rel), v
   }
   c->fn = fn;
   c->data = data;
+  c->err = err;
+  c->errlen = errlen;
   seen_before(c, &st);
   list_dir(c, dir, "", 0);
+  int failed = c->failed;
   free(c);
-  return 0;
+  return failed ? -1 : 0;
 }

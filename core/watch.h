@@ -58,7 +58,8 @@ int luari_watch_wd(const luari_watch_t *w, const char *dir);
 /* Calls fn for every .lua file below `dir`, by its path relative to dir,
  * with the rules the watch follows: names starting with a dot skipped,
  * symlinks followed, each directory visited once, MAX_DEPTH levels at
- * most. Unsorted. 0, or -1 with the reason in err when dir cannot be read. */
+ * most. Unsorted. 0, or -1 with the reason in err when dir, or a directory
+ * or entry below it, cannot be read (permissions). */
 int luari_watch_list(const char *dir, void (*fn)(void *data, const char *rel), void *data, char *err,
                      size_t errlen);
 

@@ -61,7 +61,10 @@ local has_watch, watch = pcall(require, "luari.watch")
 
 local function list_lua_files(dir)
   if has_watch then
-    local rels = watch.list(dir) or {}
+    local rels, err = watch.list(dir)
+    if not rels then
+      return nil, err
+    end
     table.sort(rels)
     return rels
   end
@@ -95,8 +98,13 @@ end
 function flows.scan(path)
   path = path:gsub("(.)/+$", "%1")
   if is_dir(path) then
+    local rels, list_err = list_lua_files(path)
+    if not rels then
+      -- A directory in FLOWS luari may not read: its files are not gone.
+      return nil, { list_err }
+    end
     local files, errors = {}, {}
-    for _, rel in ipairs(list_lua_files(path)) do
+    for _, rel in ipairs(rels) do
       -- A file may vanish between the listing and the read (an editor's
       -- rename dance): it is then simply not part of this snapshot. One
       -- that is there but cannot be read (permissions) is an error, as a
