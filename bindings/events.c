@@ -284,7 +284,7 @@ static void events_free(lua_State *L, events_ud_t *e, int quiet) {
   if (e->ev) {
     if (quiet && e->host->rest_ws == e->ev)
       e->host->rest_ws = NULL;
-    else if (!quiet)
+    if (!quiet)
       rest_ws_gone(e, "the events WebSocket was closed before the reply");
     luari_events_free(e->ev);
     e->ev = NULL;

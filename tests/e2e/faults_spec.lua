@@ -68,28 +68,7 @@ local function start(args)
   return sim, run
 end
 
-local function waiting_call(sim, run, flow)
-  local id = h.call(sim, { args = { flow } })
-  h.wait_for(function()
-    for _, r in ipairs(h.results(run)) do
-      if r.waiting then return true end
-    end
-  end, 10, "the flow to wait")
-  return id
-end
-
-local function press(sim, id, digits)
-  h.http("POST", sim.base .. "/sim/calls/" .. id .. "/dtmf", { digits = digits })
-end
-
-local function last_result(run, key)
-  return h.wait_for(function()
-    local rs = h.results(run)
-    for i = #rs, 1, -1 do
-      if rs[i][key] ~= nil then return rs[i] end
-    end
-  end, 15, "a result with " .. key)
-end
+local waiting_call, press, last_result = h.waiting_call, h.press, h.last_result
 
 local function fault(sim, path, body)
   local status, res = h.http("POST", sim.base .. path, body)

@@ -247,6 +247,28 @@ function helper.call(sim, opts)
   return res.id
 end
 
+-- The simulated caller of call `id` presses `digits`.
+function helper.press(sim, id, digits)
+  helper.http("POST", sim.base .. "/sim/calls/" .. id .. "/dtmf", { digits = digits })
+end
+
+-- The latest RESULT table the flows logged that has `key`, once there is one.
+function helper.last_result(run, key)
+  return helper.wait_for(function()
+    local rs = helper.results(run)
+    for i = #rs, 1, -1 do
+      if type(rs[i]) == "table" and rs[i][key] ~= nil then return rs[i] end
+    end
+  end, 15, "a result with " .. key .. " in " .. run.log)
+end
+
+-- A call into `flow`, once the flow has logged RESULT {"waiting": true}.
+function helper.waiting_call(sim, run, flow)
+  local id = helper.call(sim, { args = { flow } })
+  helper.last_result(run, "waiting")
+  return id
+end
+
 -- Keeps an events WebSocket open for application `app` (as Asterisk
 -- refuses Stasis() for an app with none) until h.stop_all.
 function helper.hold_app(sim, app)

@@ -62,7 +62,7 @@ describe("after a reconnect", function()
     h.wait_for(function() return h.count_log(run, "connected to Asterisk") >= 2 end, 10, "the reconnect")
     h.wait_log(run, "checking 1 live call", 10, true)
     h.sleep(0.3)
-    h.http("POST", sim.base .. "/sim/calls/" .. id .. "/dtmf", { digits = "5" })
+    h.press(sim, id, "5")
     h.wait_for(function() return #h.results(run) >= 2 end, 10, "the digit to reach the flow")
     local r = h.results(run)[2]
     assert.are.equal("5", r.digit)

@@ -105,14 +105,7 @@ local function start(mode, extra)
   return sim, run
 end
 
-local function result_with(run, key)
-  return h.wait_for(function()
-    local rs = h.results(run)
-    for i = #rs, 1, -1 do
-      if type(rs[i]) == "table" and rs[i][key] ~= nil then return rs[i] end
-    end
-  end, 15, "a result with " .. key .. " in " .. run.log)
-end
+local result_with, press = h.last_result, h.press
 
 -- The journal's entries for paths containing `part`.
 local function requests(sim, part)
@@ -125,14 +118,8 @@ local function requests(sim, part)
   return out
 end
 
-local function press(sim, id, digits)
-  h.http("POST", sim.base .. "/sim/calls/" .. id .. "/dtmf", { digits = digits })
-end
-
 local function waiting_call(sim, run)
-  local id = h.call(sim, { args = { "asker" } })
-  result_with(run, "waiting")
-  return id
+  return h.waiting_call(sim, run, "asker")
 end
 
 describe("luari run --rest websocket", function()
