@@ -49,7 +49,9 @@ int luari_json_decode(luari_host_t *host, lua_State *L, const char *s, size_t le
 int luari_json_encode(luari_host_t *host, lua_State *L, int idx, const char **out, size_t *len);
 
 /* http.c: pushes what a request's callback gets: status, body, err,
- * errmsg, reason, raw body. */
+ * errmsg, reason, raw body. body is the decoded JSON, or the bytes as a
+ * string when they are not JSON (a stored recording's audio); raw is the
+ * bytes only then (nil after JSON: a copy of every reply nobody reads). */
 void luari_http_push_result(luari_host_t *host, lua_State *L, const luari_http_result_t *res);
 
 /* rest_ws.c: REST over the events WebSocket. request: 1 and the handle

@@ -156,13 +156,16 @@ void luari_http_push_result(luari_host_t *host, lua_State *L, const luari_http_r
     return;
   }
   lua_pushinteger(L, res->status);
+  int json = res->body_len > 0 && looks_like_json(res);
   int bad = 0;
-  if (res->body_len > 0 && looks_like_json(res)) {
+  if (json) {
     if (luari_json_decode(host, L, res->body, res->body_len) != 0) {
       lua_pop(L, 1);
       lua_pushnil(L);
       bad = 1;
     }
+  } else if (res->body_len > 0) {
+    lua_pushlstring(L, res->body, res->body_len);
   } else {
     lua_pushnil(L);
   }
@@ -174,7 +177,10 @@ void luari_http_push_result(luari_host_t *host, lua_State *L, const luari_http_r
     lua_pushnil(L);
   }
   lua_pushstring(L, res->reason ? res->reason : "");
-  lua_pushlstring(L, res->body, res->body_len);
+  if (json && !bad)
+    lua_pushnil(L);
+  else
+    lua_pushlstring(L, res->body, res->body_len);
 }
 
 static void on_done(void *ud, const luari_http_result_t *res) {

@@ -22,8 +22,14 @@
  * unless the two together are bigger than this. */
 #define HOLD_MAX 65536
 
+/* Masking keys (4 bytes a frame a client sends) come from the kernel this
+ * many bytes at a time: one getrandom() per 64 frames, not one a frame. */
+#define MASK_POOL 256
+
 struct luari_ws {
   wslay_event_context_ptr ctx;
+  uint8_t mask_pool[MASK_POOL];
+  size_t mask_left; /* unused bytes at the end of mask_pool */
   luari_ws_io_t io;
   luari_buf_t held;  /* accepted from wslay, not yet on the socket */
   size_t held_pos;
@@ -94,10 +100,22 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
   return n >= 0 ? n : send_failed(ctx);
 }
 
+static int kernel_random(luari_ws_t *ws, uint8_t *buf, size_t len) {
+  if (len > MASK_POOL)
+    return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -1;
+  if (ws->mask_left < len) {
+    if (getrandom(ws->mask_pool, MASK_POOL, 0) != MASK_POOL)
+      return -1;
+    ws->mask_left = MASK_POOL;
+  }
+  memcpy(buf, ws->mask_pool + (MASK_POOL - ws->mask_left), len);
+  ws->mask_left -= len;
+  return 0;
+}
+
 static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user) {
   luari_ws_t *ws = user;
-  int rc = ws->io.random ? ws->io.random(ws->io.data, buf, len)
-                         : (getrandom(buf, len, 0) == (ssize_t)len ? 0 : -1);
+  int rc = ws->io.random ? ws->io.random(ws->io.data, buf, len) : kernel_random(ws, buf, len);
   if (rc != 0) {
     wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
     return -1;

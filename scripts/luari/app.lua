@@ -121,13 +121,21 @@ local function count(app, ev)
   end
 end
 
+-- The labels of the per-flow series, one table per flow name (weak: a
+-- name no call uses any more does not stay).
+local flow_labels = setmetatable({}, { __mode = "v", __index = function(t, flow)
+  local labels = { flow = flow }
+  t[flow] = labels
+  return labels
+end })
+
 -- Calls by flow for /metrics: delta +1 when one starts, -1 when it ends.
 local function count_call(app, call, delta, failed)
   local m = app.metrics
   if not m then
     return
   end
-  local labels = { flow = call.flow }
+  local labels = call.flow ~= nil and flow_labels[call.flow] or {}
   if delta > 0 then
     m:inc("luari_calls_total", labels)
   end

@@ -228,6 +228,10 @@ local function check_exclusive(spec, opts)
   end
 end
 
+-- What an operation without parameters (or without query parameters)
+-- passes on: one table for all, never written to.
+local NO_OPTS, NO_QUERY = {}, {}
+
 -- Returns the query (flat name, value list in table order) and the body.
 local function build_params(spec, opts)
   for name in pairs(opts) do
@@ -236,7 +240,7 @@ local function build_params(spec, opts)
     end
   end
   check_exclusive(spec, opts)
-  local query, body = {}, nil
+  local query, body = nil, nil
   for _, p in ipairs(spec.params) do
     local v = opts[p[1]]
     if v == nil and p.send_default then
@@ -250,11 +254,12 @@ local function build_params(spec, opts)
       body = body or {}
       body[p[1]] = check_value(spec, p, v)
     else
+      query = query or {}
       query[#query + 1] = p[1]
       query[#query + 1] = check_value(spec, p, v)
     end
   end
-  return query, body
+  return query or NO_QUERY, body
 end
 
 local function build_segments(spec, args, nargs)
@@ -280,7 +285,7 @@ local function build_segments(spec, args, nargs)
   for i, piece in ipairs(spec.segments) do
     segments[i] = type(piece) == "number" and args[piece] or piece
   end
-  return segments, opts or {}
+  return segments, opts or NO_OPTS
 end
 
 -- --- ownership of what a flow creates ----------------------------------------
@@ -394,7 +399,7 @@ function ari.describe(resource, nickname, ...)
   if not ok then
     rethrow(segments)
   end
-  return spec.method, segments, query, body
+  return spec.method, segments, query == NO_QUERY and {} or query, body
 end
 
 -- Raises what calling operation `fn` with these arguments would raise for

@@ -33,7 +33,10 @@ local active = nil
 
 -- Instruction budget: a count hook every HOOK_EVERY VM instructions. Flow
 -- code is loaded with the JIT off (see luari.flows) because compiled loops
--- never call hooks.
+-- never call hooks. The hook is set only while a thread runs: with any
+-- count hook set, LuaJIT sends every instruction of every coroutine through
+-- its hook dispatch, and luari's own work between threads (routing events,
+-- handling replies) is a tenth faster without it.
 local HOOK_EVERY = 1000
 local hook_ticks, hook_limit = 0, math.huge
 local overrun_thread = nil
@@ -119,21 +122,50 @@ budget_hook = function()
   end
 end
 
-local function install_hook()
-  if debug.gethook() ~= budget_hook then
+-- The hook in place when the outermost thread was resumed (a file's
+-- top-level budget in luari.flows, or none), put back when it yields. A
+-- hook the program embedding Lua set in C (debug.gethook says "external
+-- hook": Lua cannot put it back) is left alone, budget or not.
+local outer_hook, outer_mask, outer_count
+
+local function external_hook(fn)
+  return fn ~= nil and type(fn) ~= "function"
+end
+
+local function hook_threads()
+  outer_hook, outer_mask, outer_count = debug.gethook()
+  if not external_hook(outer_hook) then
     debug.sethook(budget_hook, "", HOOK_EVERY)
   end
 end
 
+local function unhook_threads()
+  if external_hook(outer_hook) then
+    -- not ours to change
+  elseif outer_hook and outer_hook ~= budget_hook then
+    debug.sethook(outer_hook, outer_mask, outer_count)
+  else
+    debug.sethook()
+  end
+  outer_hook, outer_mask, outer_count = nil, nil, nil
+end
+
 -- Ends a thread's wait: its timeout and the operation it waited on.
+local function cancel_request(handle)
+  handle:cancel()
+end
+
+-- th.cancel: a function, or the handle of a request (Runtime:request).
 local function cancel_wait(th)
   local cancel, timer = th.cancel, th.wait_timer
   th.token, th.cancel, th.wait_timer = nil, nil, nil
   if timer then
     timer:stop()
   end
-  if cancel then
+  if type(cancel) == "function" then
     pcall(cancel)
+  elseif cancel then
+    pcall(cancel_request, cancel)
   end
 end
 
@@ -195,7 +227,6 @@ function Runtime.new(backend, opts)
     nthreads = 0,
     waits = 0, -- numbers the waits: a wake meant for an earlier one is ignored
   }, Runtime)
-  install_hook()
   Runtime.last = rt
   return rt
 end
@@ -232,9 +263,38 @@ function Runtime:spawn(fn, opts, ...)
   return self:start(self:thread(fn, opts), ...)
 end
 
--- A queued resume is one table, { n = #args, th = thread, args... }: every
--- wait of every call goes through here, so it allocates as little as it can.
+-- A failure here is luari's own bug; it must not stop every other thread.
+local function run_thread(self, th, ...)
+  local ok, err = pcall(self.resume, self, th, ...)
+  if not ok then
+    self:log("error", "luari: internal error while running a thread: " .. tostring(err))
+  end
+end
+
+local function run_queue(self)
+  local queue = self.queue
+  while self.qhead <= self.qtail do
+    local head = self.qhead
+    local item = queue[head]
+    queue[head] = nil
+    self.qhead = head + 1
+    run_thread(self, item.th, unpack(item, 1, item.n))
+  end
+  self.qhead, self.qtail = 1, 0
+end
+
+-- Every wait of every call goes through here, so it allocates as little
+-- as it can: with nothing running and nothing queued (most wake-ups) the
+-- thread runs at once; else a queued resume is one table,
+-- { n = #args, th = thread, args... }.
 function Runtime:schedule(th, ...)
+  if not self.draining and not self.running and self.qhead > self.qtail then
+    self.draining = true
+    run_thread(self, th, ...)
+    run_queue(self)
+    self.draining = false
+    return
+  end
   local tail = self.qtail + 1
   self.qtail = tail
   local item = pack(...)
@@ -250,19 +310,7 @@ function Runtime:drain()
     return
   end
   self.draining = true
-  local queue = self.queue
-  while self.qhead <= self.qtail do
-    local head = self.qhead
-    local item = queue[head]
-    queue[head] = nil
-    self.qhead = head + 1
-    -- A failure here is luari's own bug; it must not stop every other thread.
-    local ok, err = pcall(self.resume, self, item.th, unpack(item, 1, item.n))
-    if not ok then
-      self:log("error", "luari: internal error while running a thread: " .. tostring(err))
-    end
-  end
-  self.qhead, self.qtail = 1, 0
+  run_queue(self)
   self.draining = false
 end
 
@@ -294,10 +342,19 @@ local function error_text(e)
   end
   local co = coroutine.create(guarded_tostring)
   guard_co, guard_ticks = co, 0
+  local old_fn, old_mask, old_count = debug.gethook()
+  local ours = not external_hook(old_fn)
+  if ours then
+    debug.sethook(budget_hook, "", HOOK_EVERY)
+  end
   local ok, text = coroutine.resume(co, e)
   guard_co = nil
-  if guard_ticks > GUARD_TICKS then
-    debug.sethook(budget_hook, "", HOOK_EVERY)
+  if not ours then
+    -- an embedding program's hook stayed in place
+  elseif old_fn then
+    debug.sethook(old_fn, old_mask, old_count)
+  else
+    debug.sethook()
   end
   if ok and type(text) == "string" then
     return shortened(text)
@@ -345,6 +402,9 @@ local function resumed(self, th, prev_active, prev_running, prev_resumer, ok, ..
     debug.sethook(budget_hook, "", HOOK_EVERY)
   end
   active, self.running, self.resumer = prev_active, prev_running, prev_resumer
+  if prev_active == nil then
+    unhook_threads()
+  end
   if th.done then
     return -- killed while it ran
   end
@@ -377,6 +437,9 @@ function Runtime:resume(th, ...)
   local prev_active, prev_running, prev_resumer = active, self.running, self.resumer
   active, self.running, self.resumer = self, th, coroutine.running()
   hook_ticks, hook_limit = 0, self.budget / HOOK_EVERY
+  if prev_active == nil then
+    hook_threads()
+  end
   return resumed(self, th, prev_active, prev_running, prev_resumer, coroutine.resume(th.co, ...))
 end
 
@@ -485,25 +548,56 @@ end
 
 -- An HTTP request to ARI: status, decoded body, transport error, message,
 -- reason. `op` names the operation for rt.on_request (metrics).
-function Runtime:request(method, segments, query, body, timeout, op)
-  local backend = self.backend
-  local observe = self.on_request
-  local started = observe and backend.now()
-  return self:await(function(wake)
-    local handle = backend.request(method, segments, query, body, timeout,
-      function(status, rbody, err, errmsg, reason)
-        if observe then
-          local ok, e = pcall(observe, op or method, err or status, backend.now() - started)
-          if not ok then
-            self:log("error", "luari: request observer failed: " .. tostring(e))
-          end
-        end
-        wake(status, rbody, err, errmsg, reason)
-      end)
-    return function()
-      handle:cancel()
+-- The reply of request number `token` of thread th wakes it, unless the
+-- thread has stopped waiting for it (interrupted, killed).
+local function reply_for(rt, th, token)
+  return function(status, rbody, err, errmsg, reason)
+    if th.token == token then
+      th.token, th.cancel = nil, nil
+      rt:schedule(th, status, rbody, err, errmsg, reason)
     end
-  end)
+  end
+end
+
+-- The same, reporting each reply to rt.on_request (metrics) first.
+local function observed_reply_for(rt, th, token, op)
+  local backend, observe = rt.backend, rt.on_request
+  local started = backend.now()
+  local wake = reply_for(rt, th, token)
+  return function(status, rbody, err, errmsg, reason)
+    local ok, e = pcall(observe, op, err or status, backend.now() - started)
+    if not ok then
+      rt:log("error", "luari: request observer failed: " .. tostring(e))
+    end
+    wake(status, rbody, err, errmsg, reason)
+  end
+end
+
+-- A request and the wait for its reply: Runtime:await with the start
+-- written out, as every operation of every call comes through here (one
+-- closure per request, not four). `op` names it for rt.on_request.
+function Runtime:request(method, segments, query, body, timeout, op)
+  local th = self.running
+  if not th or th.co ~= coroutine.running() then
+    error("luari: wait outside a luari thread", 2)
+  end
+  local token = self.waits + 1
+  self.waits = token
+  th.token = token
+  local on_reply = self.on_request and observed_reply_for(self, th, token, op or method)
+    or reply_for(self, th, token)
+  local ok, handle = pcall(self.backend.request, method, segments, query, body, timeout, on_reply)
+  if not ok then
+    if th.token == token then
+      th.token = nil
+    end
+    error(handle, 0)
+  end
+  if th.token == token then
+    th.cancel = handle
+  end
+  yielding = th
+  return coroutine.yield()
 end
 
 Runtime.Thread = Thread

@@ -206,6 +206,44 @@ static void test_client_sends_masked_lengths(void) {
   }
 }
 
+/* Without io.random, masking keys come from the kernel through a pool:
+ * 200 frames (past three refills) are masked, decode to what was sent,
+ * and no two in a row share a key. */
+static void test_kernel_masks(void) {
+  script_t s;
+  memset(&s, 0, sizeof s);
+  luari_ws_io_t io = { &s, s_recv, s_send, NULL, s_message, s_close };
+  luari_ws_t *ws = luari_ws_new(LUARI_WS_CLIENT, &io, 0);
+  char msg[16];
+  for (int i = 0; i < 200; i++) {
+    int n = snprintf(msg, sizeof msg, "frame %d", i);
+    luari_ws_send_text(ws, msg, (size_t)n);
+    luari_ws_write(ws);
+  }
+  const uint8_t *p = (const uint8_t *)s.out.data;
+  size_t left = s.out.len;
+  int frames = 0, decoded = 0, repeats = 0;
+  uint8_t last_key[4] = { 0 };
+  parsed_t f;
+  size_t used;
+  while ((used = parse_frame(p, left, &f)) > 0) {
+    int n = snprintf(msg, sizeof msg, "frame %d", frames);
+    decoded += f.ok && f.masked && f.len == (size_t)n && memcmp(f.payload, msg, (size_t)n) == 0;
+    const uint8_t *key = p + f.header_len - 4;
+    repeats += frames > 0 && memcmp(key, last_key, 4) == 0;
+    memcpy(last_key, key, 4);
+    free(f.payload);
+    frames++;
+    p += used;
+    left -= used;
+  }
+  CHECK(frames == 200 && decoded == 200 && left == 0, "200 frames masked with kernel keys decode (%d of %d)",
+        decoded, frames);
+  CHECK(repeats == 0, "no frame reuses the key of the one before (%d did)", repeats);
+  luari_ws_free(ws);
+  free_script(&s);
+}
+
 static void test_fragmented_with_ping(void) {
   script_t s;
   luari_ws_t *ws = new_ws(&s, LUARI_WS_CLIENT, 0);
@@ -466,6 +504,7 @@ static void test_invalid_utf8(void) {
 int main(void) {
   test_client_receives_lengths();
   test_client_sends_masked_lengths();
+  test_kernel_masks();
   test_fragmented_with_ping();
   test_byte_by_byte();
   test_close_handshake();

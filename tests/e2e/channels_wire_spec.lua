@@ -171,6 +171,8 @@ local function check_result(step, r, S)
   assert.is_nil(r.err, r.err and r.err.text)
   if step.ok then
     assert.is_true(r.value)
+  elseif step.bytes then
+    assert.is_string(r.value, "expected the body's bytes as a string")
   else
     assert.is_table(r.value, "expected a table")
   end
@@ -652,6 +654,13 @@ local MEDIA = {
     method = "GET", path = "/ari/recordings/live/e2e%20rec%2F1", err = { 404, "not_found", "Recording not found" } },
   { name = "recordings.getStored", code = 'ari.recordings.getStored("e2e rec/1")',
     method = "GET", path = "/ari/recordings/stored/e2e%20rec%2F1", fields = { name = "e2e rec/1", format = "wav" } },
+  { name = "recordings.getStoredFile: the audio itself, as a string",
+    code = 'ari.recordings.getStoredFile("e2e rec/1")', bytes = true,
+    method = "GET", path = "/ari/recordings/stored/e2e%20rec%2F1/file",
+    check = function(v)
+      assert.are.equal("RIFF", v:sub(1, 4))
+      assert.are.equal("WAVE", v:sub(9, 12))
+    end },
   { name = "recordings.copyStored", code = 'ari.recordings.copyStored("e2e rec/1", { destinationRecordingName = "e2e copy+1" })',
     method = "POST", path = "/ari/recordings/stored/e2e%20rec%2F1/copy",
     args = args("destinationRecordingName", "e2e copy+1"), fields = { name = "e2e copy+1", format = "wav" } },

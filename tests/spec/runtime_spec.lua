@@ -285,6 +285,86 @@ describe("luari.runtime robustness", function()
     assert.is_true(later)
   end)
 
+  it("sets its budget hook only while a thread runs, and puts back the hook it found", function()
+    local rt, clock = new_rt()
+    local seen = {}
+    rt:spawn(function()
+      seen[1] = debug.gethook()
+      rt:sleep(1)
+      seen[2] = debug.gethook()
+    end)
+    assert.is_function(seen[1])
+    assert.is_nil(debug.gethook())
+    local mine = function() end
+    debug.sethook(mine, "", 1000000)
+    clock:run()
+    local after, mask, count = debug.gethook()
+    debug.sethook()
+    assert.are.equal(seen[1], seen[2])
+    assert.are.equal(mine, after)
+    assert.are.same({ "", 1000000 }, { mask, count })
+  end)
+
+  it("sends a request and returns its reply; reports it to on_request", function()
+    local rt, clock = new_rt()
+    local sent, observed = {}, {}
+    rt.backend.request = function(method, segments, query, body, timeout, cb)
+      sent[#sent + 1] = { method, segments[1], query[2], body and body.x, timeout }
+      clock:after(0.25, function() cb(200, { ok = true }, nil, nil, "OK") end)
+      return { cancel = function() error("a request that got its reply is not cancelled") end }
+    end
+    rt.on_request = function(op, status, seconds)
+      observed[#observed + 1] = { op, status, seconds }
+    end
+    local got
+    rt:spawn(function()
+      got = { rt:request("POST", { "channels" }, { "app", "luari" }, { x = 1 }, 5, "channels.originate") }
+    end)
+    clock:run()
+    assert.are.same({ { "POST", "channels", "luari", 1, 5 } }, sent)
+    assert.are.same({ 200, { ok = true }, nil, nil, "OK" }, got)
+    assert.are.same({ { "channels.originate", 200, 0.25 } }, observed)
+  end)
+
+  it("cancels a request whose thread is interrupted, and ignores its late reply", function()
+    local rt, clock = new_rt()
+    local cancels, reply = 0, nil
+    rt.backend.request = function(_, _, _, _, _, cb)
+      reply = cb
+      return { cancel = function() cancels = cancels + 1 end }
+    end
+    local got, resumed = nil, 0
+    local th = rt:spawn(function()
+      got = { rt:request("GET", { "asterisk", "ping" }) }
+      resumed = resumed + 1
+      rt:sleep(10)
+    end)
+    assert.is_true(rt:interrupt(th, nil, "hangup"))
+    assert.are.same({ nil, "hangup" }, got)
+    assert.are.equal(1, cancels)
+    reply(200, {}, nil, nil, "OK")
+    clock:run()
+    assert.are.equal(1, resumed)
+  end)
+
+  it("raises at the request when the backend cannot send it, and the thread waits for nothing", function()
+    local rt, clock = new_rt()
+    local errors = {}
+    rt.on_error = function(_, err) errors[#errors + 1] = err end
+    rt.backend.request = function() error("no such method", 0) end
+    local th
+    th = rt:thread(function()
+      local ok, err = pcall(rt.request, rt, "GET", { "x" })
+      assert(not ok and err == "no such method", tostring(err))
+      assert(th.token == nil, "still waiting")
+      return "went on"
+    end)
+    rt:start(th)
+    clock:run()
+    assert.are.same({}, errors)
+    assert.are.same({ "went on" }, { th.results[1] })
+  end)
+
   it("fails a thread that yields on its own, outside any wait", function()
     local errors = {}
     local rt, clock = new_rt()
