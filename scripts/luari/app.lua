@@ -425,7 +425,24 @@ end
 -- that left the application as "left"; for the others, operations in
 -- progress check what happened meanwhile (Call:_on_resync). A check that
 -- fails for another reason is tried again.
+--
+-- Each channel's outcome is logged at debug; once every check is done, one
+-- line sums them up: after an Asterisk restart with thousands of calls,
+-- one line, not thousands.
 local RESYNC_TRIES = 3
+
+local function resync_summary(app, round)
+  if round.hungup > 0 then
+    app:log("info", string.format("resync: %d channel(s) hung up while events were down", round.hungup))
+  end
+  if round.left > 0 then
+    app:log("info", string.format("resync: %d channel(s) left the application while events were down", round.left))
+  end
+  if round.failed > 0 then
+    app:log("warn", string.format("resync: cannot check %d channel(s) after %d tries (the first: %s); their calls go on",
+      round.failed, RESYNC_TRIES, round.first_error))
+  end
+end
 
 local function check_channel(app, call, tries)
   local ch, err = ari.channels.get(call.id)
@@ -435,34 +452,56 @@ local function check_channel(app, call, tries)
   if ch then
     call.channel = ch
     if type(ch.dialplan) == "table" and ch.dialplan.app_name ~= "Stasis" then
-      app:log_call(call, "info", "resync: the channel left the application while events were down")
+      app:log_call(call, "debug", "resync: the channel left the application while events were down")
       call:_set_state("left")
-    else
-      call:_run_resyncs()
+      return "left"
     end
+    call:_run_resyncs()
   elseif err.code == "not_found" then
-    app:log_call(call, "info", "resync: the channel hung up while events were down")
+    app:log_call(call, "debug", "resync: the channel hung up while events were down")
     call:_set_state("hungup")
+    return "hungup"
   elseif tries > 1 then
     app.rt:sleep(1)
     return check_channel(app, call, tries - 1)
   else
-    app:log_call(call, "warn", "resync: cannot check the channel: " .. tostring(err))
+    app:log_call(call, "debug", "resync: cannot check the channel: " .. tostring(err))
+    return "failed", tostring(err)
   end
 end
 
+local function count_check(app, round, call)
+  local ok, outcome, why = pcall(check_channel, app, call, RESYNC_TRIES)
+  if not ok then
+    outcome, why = "failed", tostring(outcome)
+  end
+  if outcome then
+    round[outcome] = round[outcome] + 1
+    round.first_error = round.first_error or why
+  end
+  round.pending = round.pending - 1
+  if round.pending == 0 then
+    resync_summary(app, round)
+  end
+end
+
+-- Returns the number of calls being checked.
 function App:resync()
-  local n = 0
+  local n, checks = 0, {}
   for _, call in pairs(self.calls) do
     if call._state == "up" then
       n = n + 1
-      self:spawn_system(check_channel, self, call, RESYNC_TRIES)
+      checks[#checks + 1] = call
       for _, child in pairs(call._children or {}) do
         if child._state == "up" then
-          self:spawn_system(check_channel, self, child, RESYNC_TRIES)
+          checks[#checks + 1] = child
         end
       end
     end
+  end
+  local round = { pending = #checks, hungup = 0, left = 0, failed = 0 }
+  for _, call in ipairs(checks) do
+    self:spawn_system(count_check, self, round, call)
   end
   return n
 end

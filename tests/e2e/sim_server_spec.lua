@@ -192,6 +192,21 @@ describe("luari sim-server's network face, compared with the captures", function
     assert.are.equal(404, raw("OPTIONS", sim.url .. "/no-such-resource").status)
   end)
 
+  it("keeps the newest requests in its journal, oldest first, up to its limit", function()
+    local small = h.start_sim({ args = { "--script", "tests/e2e/faults/journal_limit.lua" } })
+    for i = 1, 5 do
+      h.http("GET", small.url .. "/channels/journal-" .. i)
+    end
+    local paths = {}
+    for _, r in ipairs(h.journal(small)) do
+      paths[#paths + 1] = r.path
+    end
+    assert.are.same({ "/ari/channels/journal-3", "/ari/channels/journal-4", "/ari/channels/journal-5" }, paths)
+    h.clear_journal(small)
+    h.http("GET", small.url .. "/channels/journal-6")
+    assert.are.equal(1, #h.journal(small))
+  end)
+
   it("answers an empty list as [], over HTTP and over the WebSocket", function()
     local fresh = h.start_sim()
     for _, path in ipairs({ "/channels", "/bridges", "/recordings/stored", "/deviceStates" }) do

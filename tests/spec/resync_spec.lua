@@ -77,7 +77,7 @@ describe("resync", function()
     c.world.app:resync()
     c:advance(10)
     assert.are.equal(3, asked[c.id])
-    assert.are.equal(1, count_lines(c:logs("warn"), "resync: cannot check the channel"))
+    assert.are.equal(1, count_lines(c:logs("warn"), "resync: cannot check 1 channel(s) after 3 tries"))
     assert.is_true(c:finish())
     assert.is_true(T.value("slept"))
   end)
@@ -107,6 +107,42 @@ describe("resync", function()
     assert.are.equal(1, asked[peer.id], "and so is the peer's")
     assert.is_true(T.value("peer_gone"))
     assert.is_false(T.value("peer_state"))
-    assert.are.equal(1, count_lines(c:logs("info"), "resync: the channel hung up while events were down"))
+    assert.are.equal(1, count_lines(c:logs("info"), "resync: 1 channel(s) hung up while events were down"))
+  end)
+
+  it("sums the outcomes up in one line, each channel's at debug", function()
+    local c = T.call([[
+      return function(call)
+        call:answer()
+        local peers = {}
+        for i = 1, 3 do
+          peers[i] = call:dial("Local/100" .. i .. "@wait", { timeout = 10 })
+          T.got("peer" .. i, peers[i])
+        end
+        for i = 1, 3 do
+          peers[i]:wait_hangup(60)
+        end
+        T.got("all_gone", true)
+        call:sleep(60)
+      end
+    ]])
+    c:advance(10)
+    local gone = {}
+    for i = 1, 3 do
+      assert.is_table(T.value("peer" .. i), "peer " .. i .. " answered")
+      gone[T.value("peer" .. i).id] = true
+    end
+    intercept_gets(c, function(id)
+      if gone[id] then
+        return 404, { message = "Channel not found" }
+      end
+    end)
+    c.world.app:resync()
+    c:advance(1)
+    assert.is_true(T.value("all_gone"))
+    local info = c:logs("info")
+    assert.are.equal(1, count_lines(info, "resync: 3 channel(s) hung up while events were down"), table.concat(info, "\n"))
+    assert.are.equal(0, count_lines(info, "resync: the channel"))
+    assert.are.equal(3, count_lines(c:logs("debug"), "resync: the channel hung up while events were down"))
   end)
 end)

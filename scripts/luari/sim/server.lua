@@ -120,7 +120,7 @@ function Server.new(opts)
     app_conn = {},     -- app name -> conn
     pending_ws = {},   -- tag -> { apps, subscribe_all }
     next_tag = 0,
-    journal = opts.journal and {} or nil,
+    journal = opts.journal and { first = 1, last = 0 } or nil, -- entries at first..last
     journal_limit = opts.journal_limit or 100000,
     apidocs = opts.apidocs,
     write_timeout = opts.write_timeout,
@@ -224,16 +224,29 @@ function Server:record(method, raw_path, args, body, websocket)
   if not j then
     return
   end
-  if #j >= self.journal_limit then
-    table.remove(j, 1)
+  if j.last - j.first + 1 >= self.journal_limit then
+    j[j.first] = nil -- the oldest goes (in constant time: long soaks keep 100,000)
+    j.first = j.first + 1
   end
   local kept = {}
   for i, pair in ipairs(args) do
     -- The journal is for reading back; credentials stay out of it.
     kept[i] = pair[1] == "api_key" and { pair[1], "(hidden)" } or pair
   end
-  j[#j + 1] = { method = method, path = raw_path, args = json.array(kept), body = body ~= "" and body or nil,
+  j.last = j.last + 1
+  j[j.last] = { method = method, path = raw_path, args = json.array(kept), body = body ~= "" and body or nil,
     websocket = websocket }
+end
+
+-- The journal's entries, oldest first (empty without --journal).
+function Server:journal_entries()
+  local j, out = self.journal, {}
+  if j then
+    for i = j.first, j.last do
+      out[#out + 1] = j[i]
+    end
+  end
+  return out
 end
 
 -- Answers one ARI request: status, extra headers, body table or nil, and
@@ -638,10 +651,10 @@ function Server:control_request(method, path, data)
     return 204, nil
   end
   if method == "GET" and path == "/sim/requests" then
-    return 200, self.journal and json.array(self.journal) or json.array({})
+    return 200, json.array(self:journal_entries())
   elseif method == "DELETE" and path == "/sim/requests" then
     if self.journal then
-      self.journal = {}
+      self.journal = { first = 1, last = 0 }
     end
     return 204, nil
   elseif method == "GET" and path:match("^/sim/channels/") then
