@@ -439,8 +439,8 @@ local function resync_summary(app, round)
     app:log("info", string.format("resync: %d channel(s) left the application while events were down", round.left))
   end
   if round.failed > 0 then
-    app:log("warn", string.format("resync: cannot check %d channel(s) after %d tries (the first: %s); their calls go on",
-      round.failed, RESYNC_TRIES, round.first_error))
+    app:log("warn", string.format("resync: cannot check %d channel(s) (the first: %s); their calls go on",
+      round.failed, round.first_error))
   end
 end
 
@@ -465,14 +465,16 @@ local function check_channel(app, call, tries)
     app.rt:sleep(1)
     return check_channel(app, call, tries - 1)
   else
-    app:log_call(call, "debug", "resync: cannot check the channel: " .. tostring(err))
-    return "failed", tostring(err)
+    local why = string.format("%s, %d tries", tostring(err), RESYNC_TRIES)
+    app:log_call(call, "debug", "resync: cannot check the channel: " .. why)
+    return "failed", why
   end
 end
 
 local function count_check(app, round, call)
   local ok, outcome, why = pcall(check_channel, app, call, RESYNC_TRIES)
   if not ok then
+    app:log_call(call, "error", "resync: the check failed: " .. tostring(outcome))
     outcome, why = "failed", tostring(outcome)
   end
   if outcome then
@@ -498,6 +500,9 @@ function App:resync()
         end
       end
     end
+  end
+  if n > 0 then
+    self:log("info", string.format("reconnected: checking %d live call(s) with Asterisk", n))
   end
   local round = { pending = #checks, hungup = 0, left = 0, failed = 0 }
   for _, call in ipairs(checks) do

@@ -229,8 +229,11 @@ local function check_exclusive(spec, opts)
 end
 
 -- What an operation without parameters (or without query parameters)
--- passes on: one table for all, never written to.
-local NO_OPTS, NO_QUERY = {}, {}
+-- passes on: one table for all, which nothing may write to.
+local READ_ONLY = { __newindex = function()
+  error("luari: internal: a shared empty parameter table was written to", 2)
+end }
+local NO_OPTS, NO_QUERY = setmetatable({}, READ_ONLY), setmetatable({}, READ_ONLY)
 
 -- Returns the query (flat name, value list in table order) and the body.
 local function build_params(spec, opts)
@@ -348,7 +351,9 @@ local function reply(spec, status, body, err, errmsg, reason)
     return nil, ari.new_error({ op = spec.nickname, code = err, message = errmsg or err })
   end
   if status >= 200 and status < 300 then
-    if body == nil then
+    -- Bytes that are not JSON are the result only where the operation
+    -- returns a file; elsewhere (a proxy's page) as before: true.
+    if body == nil or type(body) == "string" and spec.returns ~= "binary" then
       return true
     end
     return body

@@ -80,6 +80,7 @@ end
 -- runs in `guard_co`, with GUARD_TICKS hook ticks at most.
 local GUARD_TICKS = 1000
 local guard_co, guard_ticks = nil, 0
+local guard_owner = nil -- the coroutine that runs error_text
 
 local function guard_tick()
   guard_ticks = guard_ticks + 1
@@ -92,8 +93,10 @@ end
 
 budget_hook = function()
   hook_ticks = hook_ticks + 1
+  -- While error_text runs a __tostring, all that runs besides error_text
+  -- itself is that (and any coroutine it makes): the guard counts it all.
   local co = coroutine.running()
-  if guard_co ~= nil and co == guard_co then
+  if guard_co ~= nil and co ~= guard_owner then
     return guard_tick()
   end
   local rt = active
@@ -139,10 +142,12 @@ local function hook_threads()
   end
 end
 
+-- The budget hook itself is put back too: a __tostring that error_text
+-- guards may resume a thread of another runtime.
 local function unhook_threads()
   if external_hook(outer_hook) then
     -- not ours to change
-  elseif outer_hook and outer_hook ~= budget_hook then
+  elseif outer_hook then
     debug.sethook(outer_hook, outer_mask, outer_count)
   else
     debug.sethook()
@@ -150,12 +155,12 @@ local function unhook_threads()
   outer_hook, outer_mask, outer_count = nil, nil, nil
 end
 
--- Ends a thread's wait: its timeout and the operation it waited on.
 local function cancel_request(handle)
   handle:cancel()
 end
 
--- th.cancel: a function, or the handle of a request (Runtime:request).
+-- Ends a thread's wait: its timeout and the operation it waited on
+-- (th.cancel: a function, or the handle of a request, Runtime:request).
 local function cancel_wait(th)
   local cancel, timer = th.cancel, th.wait_timer
   th.token, th.cancel, th.wait_timer = nil, nil, nil
@@ -341,14 +346,14 @@ local function error_text(e)
     return shortened(e)
   end
   local co = coroutine.create(guarded_tostring)
-  guard_co, guard_ticks = co, 0
+  guard_co, guard_ticks, guard_owner = co, 0, coroutine.running()
   local old_fn, old_mask, old_count = debug.gethook()
   local ours = not external_hook(old_fn)
   if ours then
     debug.sethook(budget_hook, "", HOOK_EVERY)
   end
   local ok, text = coroutine.resume(co, e)
-  guard_co = nil
+  guard_co, guard_owner = nil, nil
   if not ours then
     -- an embedding program's hook stayed in place
   elseif old_fn then
@@ -393,10 +398,12 @@ end
 
 -- After Runtime:resume: what the coroutine returned is taken as arguments,
 -- not packed into a table, since most resumes end in another wait.
-local function resumed(self, th, prev_active, prev_running, prev_resumer, ok, ...)
+-- prev_ticks, prev_limit: the budget of the thread that resumed this one,
+-- if any (a thread of another runtime), which goes on with what it had.
+local function resumed(self, th, prev_active, prev_running, prev_resumer, prev_ticks, prev_limit, ok, ...)
   local awaited = yielding == th
   yielding = nil
-  hook_limit = math.huge
+  hook_ticks, hook_limit = prev_ticks, prev_limit
   if overrun_thread then
     overrun_thread = nil
     debug.sethook(budget_hook, "", HOOK_EVERY)
@@ -435,12 +442,15 @@ function Runtime:resume(th, ...)
     return
   end
   local prev_active, prev_running, prev_resumer = active, self.running, self.resumer
+  local prev_ticks, prev_limit = hook_ticks, hook_limit
   active, self.running, self.resumer = self, th, coroutine.running()
   hook_ticks, hook_limit = 0, self.budget / HOOK_EVERY
   if prev_active == nil then
     hook_threads()
+    prev_ticks, prev_limit = 0, math.huge
   end
-  return resumed(self, th, prev_active, prev_running, prev_resumer, coroutine.resume(th.co, ...))
+  return resumed(self, th, prev_active, prev_running, prev_resumer, prev_ticks, prev_limit,
+    coroutine.resume(th.co, ...))
 end
 
 -- Wait from inside a thread. start(wake) begins the operation and returns a

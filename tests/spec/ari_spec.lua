@@ -189,6 +189,25 @@ describe("luari.ari", function()
       assert.are.same({ "POST", "/channels/c1/answer" }, { sent[2].method, sent[2].path })
     end)
 
+    it("bytes that are not JSON are the result of a file operation only", function()
+      local wav = "RIFF\0\0\0\0WAVEfmt "
+      local run = fake({ { 200, wav }, { 200, "<html>a proxy's page</html>" } })
+      local out = run(function()
+        return ari.recordings.getStoredFile("r1"), ari.channels.get("c1")
+      end)
+      assert.are.equal(wav, out[1])
+      assert.is_true(out[2])
+    end)
+
+    it("a shared empty parameter table cannot be written to", function()
+      local _, _, query = ari.describe("channels", "answer", "c1")
+      query[1] = "x" -- describe hands out a table of its own
+      local run, sent = fake({ { 204 } })
+      run(function() return ari.channels.answer("c1") end)
+      assert.has_error(function() sent[1].query[1] = "api_key" end)
+      assert.is_nil(next(sent[1].query))
+    end)
+
     local cases = {
       { 400, "bad_request" }, { 404, "not_found" }, { 409, "conflict" }, { 412, "precondition" },
       { 422, "unprocessable" }, { 500, "server_error" }, { 503, "server_error" }, { 401, "unauthorized" },

@@ -270,6 +270,56 @@ describe("luari.runtime robustness", function()
     assert.is_true(later)
   end)
 
+  it("stops a __tostring that loops inside a coroutine of its own", function()
+    local errors = {}
+    local rt, clock = new_rt()
+    rt.on_error = function(th, err) errors[#errors + 1] = err end
+    local looping = function() while true do end end
+    jit.off(looping, true)
+    local tostr = function() return coroutine.wrap(looping)() end
+    jit.off(tostr, true)
+    rt:spawn(function() error(setmetatable({}, { __tostring = tostr })) end)
+    clock:run()
+    assert.are.equal(1, #errors)
+    assert.truthy(errors[1]:find("cannot be printed", 1, true), errors[1])
+  end)
+
+  it("keeps the __tostring guard when it wakes a thread of another runtime", function()
+    local a, clock = new_rt()
+    local b = new_rt()
+    local errors = {}
+    a.on_error = function(_, e) errors[#errors + 1] = e end
+    local tostr = function()
+      b:spawn(function() end)
+      local n = 0
+      for _ = 1, 3000000 do n = n + 1 end -- more than the guard allows
+      return "printed"
+    end
+    jit.off(tostr, true)
+    a:spawn(function() error(setmetatable({}, { __tostring = tostr })) end)
+    clock:run()
+    assert.truthy(errors[1]:find("cannot be printed", 1, true), errors[1])
+  end)
+
+  it("a thread that runs a thread of another runtime keeps its own budget", function()
+    local errors = {}
+    local a, clock = new_rt({ instruction_budget = 200000 })
+    local b = new_rt()
+    a.on_error = function(_, e) errors[#errors + 1] = e end
+    local body = function()
+      b:spawn(function() end)
+      local n = 0
+      for _ = 1, 3000000 do n = n + 1 end
+      return n
+    end
+    jit.off(body, true)
+    local th = a:spawn(body)
+    clock:run()
+    assert.are.equal(1, #errors)
+    assert.truthy(errors[1]:find("instruction budget", 1, true), errors[1])
+    assert.is_nil(th.results)
+  end)
+
   it("charges the budget to coroutines a thread makes and runs", function()
     local errors = {}
     local rt, clock = new_rt({ instruction_budget = 200000 })

@@ -164,10 +164,7 @@ local function start_events(ctx)
       end
       log_connected(app, opts, ctx.base)
       if reconnect then
-        local n = app:resync()
-        if n > 0 then
-          loop.log("info", string.format("reconnected: checking %d live call(s) with Asterisk", n))
-        end
+        app:resync()
       end
     end,
     on_event = function(ev)

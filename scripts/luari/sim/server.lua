@@ -224,7 +224,7 @@ function Server:record(method, raw_path, args, body, websocket)
   if not j then
     return
   end
-  if j.last - j.first + 1 >= self.journal_limit then
+  while j.first <= j.last and j.last - j.first + 1 >= self.journal_limit do
     j[j.first] = nil -- the oldest goes (in constant time: long soaks keep 100,000)
     j.first = j.first + 1
   end
