@@ -91,6 +91,10 @@ static int l_timer(lua_State *L) {
   luari_ref_set(L, &t->self_ref, -1);
   ev_timer_init(&t->timer, on_timer, after > 0 ? after : 0.0, 0.0);
   t->timer.data = t;
+  /* From now, not from when the loop last woke: Lua may have run for long
+   * since (a flow blocking, a large batch of events), and libev counts a
+   * new timer from its cached time. */
+  ev_now_update(host->loop);
   ev_timer_start(host->loop, &t->timer);
   return 1;
 }

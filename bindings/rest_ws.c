@@ -188,6 +188,7 @@ int luari_rest_ws_request(luari_host_t *host, lua_State *L, luari_events_t *ws, 
   host->rest_waiting++;
   ev_timer_init(&r->timer, on_timeout, r->timeout, 0);
   r->timer.data = r;
+  ev_now_update(host->loop); /* the timeout counts from now (see loop.c's timer) */
   ev_timer_start(host->loop, &r->timer);
   return 1;
 }

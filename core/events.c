@@ -83,6 +83,7 @@ static int leave(luari_events_t *ev) {
 static void start_timer(luari_events_t *ev, double after) {
   ev_timer_stop(ev->loop, &ev->timer);
   ev_timer_set(&ev->timer, after, 0.0);
+  ev_now_update(ev->loop); /* from now, not from when the loop last woke */
   ev_timer_start(ev->loop, &ev->timer);
 }
 

@@ -67,6 +67,7 @@ static void set_timer(void *data, long timeout_ms) {
   /* 0 means "as soon as possible", but curl forbids calling back into it
    * from this callback: let the loop run the timer on its next turn. */
   ev_timer_set(&h->timer, (double)timeout_ms / 1000.0, 0.0);
+  ev_now_update(h->loop); /* curl's deadline is from now, not from when the loop last woke */
   ev_timer_start(h->loop, &h->timer);
 }
 

@@ -22,8 +22,36 @@ return function(call)
 end
 ]]
 
+-- Blocks the loop 1.5 s, then waits 1 s: the wait starts when the flow
+-- asks for it, not when the loop last woke up.
+local LATE_TIMER_FLOW = [[
+local luari = require "luari"
+return function(call)
+  call:answer()
+  os.execute("sleep 1.5") -- blocks the loop (never do this in a real flow)
+  local t0 = luari.now()
+  call:sleep(1)
+  local slept = luari.now() - t0
+  t0 = luari.now()
+  local _, why = call:wait_event("ChannelDtmfReceived", 0.5)
+  luari.log.info("RESULT {\"slept\": %.3f, \"waited\": %.3f, \"why\": %q}", slept, luari.now() - t0, tostring(why))
+end
+]]
+
 describe("a busy flow", function()
   after_each(h.stop_all)
+
+  it("gets the whole of a wait it starts after blocking the loop", function()
+    local sim = h.start_sim()
+    local run = h.start_run(h.flows({ late = LATE_TIMER_FLOW }), { url = sim.url, log_level = "info" })
+    h.wait_log(run, "connected to Asterisk", 10, true)
+    h.call(sim, { args = { "late" } })
+    h.wait_for(function() return #h.results(run) >= 1 end, 10, "the flow to report")
+    local r = h.results(run)[1]
+    assert.is_true(r.slept >= 0.99, "call:sleep(1) returned after " .. r.slept .. " s")
+    assert.is_true(r.waited >= 0.49, "a 0.5 s wait_event returned after " .. r.waited .. " s")
+    assert.are.equal("timeout", r.why)
+  end)
 
   it("does not make luari fall behind the events socket", function()
     local sim = h.start_sim()
