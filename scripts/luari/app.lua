@@ -1,9 +1,10 @@
 -- The dispatcher: turns ARI events into calls. A StasisStart for a channel
--- nobody owns starts the flow its first Stasis argument names, in a new
--- coroutine; every other event goes, in order, to the call that owns the
--- channel (or bridge) it concerns. A flow's error is logged with its
--- traceback and hangs up that call only. When a flow ends, its call and the
--- channels it created are hung up.
+-- nobody owns (or one coming back to the application) starts the flow its
+-- first Stasis argument names, in a new coroutine; every other event goes,
+-- in order, to the call that owns the channel (or bridge) it concerns. A
+-- flow's error is logged with its traceback and hangs up that call only.
+-- When a flow ends, its call and the channels it created are hung up,
+-- except those it sent on (continue, move).
 --
 -- The same dispatcher serves `luari run` (events from the WebSocket) and
 -- the in-process simulator (events from the model).
@@ -161,11 +162,25 @@ end
 -- event has been delivered.
 local event_channels, event_bridges = {}, {}
 
+-- A StasisStart for a channel a call owns is that call's (a channel the
+-- flow created, entering the application, even after the flow ended),
+-- unless the channel comes back: it left the application (continue, move:
+-- the call's own channel, or one it created) before the dialplan sent it
+-- here again. Then it is a new call, routed by its arguments as any other.
+local function comes_back(owner, id)
+  if owner == TOMBSTONE then
+    return true -- only a call's own channel is left to a tombstone
+  end
+  local call = owner.id == id and owner or owner._children and owner._children[id]
+  return call ~= nil and call._state == "left"
+end
+
 function App:on_event(ev)
   count(self, ev)
   if ev.type == "StasisStart" then
-    local owner = type(ev.channel) == "table" and self.channel_owner[ev.channel.id]
-    if owner then
+    local id = type(ev.channel) == "table" and ev.channel.id
+    local owner = id and self.channel_owner[id]
+    if owner and not comes_back(owner, id) then
       owner:_deliver(ev)
     else
       self:start_call(ev)
@@ -331,6 +346,13 @@ function App:thread_finished(th)
   end
 end
 
+-- A channel the flow created and sent on (continue, move): it lives on in
+-- the dialplan or another application, as the caller's own channel does.
+local function handed_over(call, id)
+  local child = call._children and call._children[id]
+  return child ~= nil and child._state == "left"
+end
+
 -- The flow is over: hang up what is left, stop the call's threads, and
 -- let late events for its channels land quietly.
 function App:end_call(call)
@@ -356,12 +378,14 @@ function App:end_call(call)
   local sent = call._hangups_sent or {}
   for _, owned in ipairs(call._owned or {}) do
     if owned.kind == "channel" and self.channel_owner[owned.id] == call and owned.id ~= call.id
-      and not owned.other_half and not sent[owned.id] then
+      and not owned.other_half and not sent[owned.id] and not handed_over(call, owned.id) then
       self:hang_up(owned.id, "flow ended")
     end
   end
   call._state = call._state == "up" and "hungup" or call._state
-  self.calls[call.id] = nil
+  if self.calls[call.id] == call then -- not a new call of the same channel, back in Stasis
+    self.calls[call.id] = nil
+  end
   self.stats.active = self.stats.active - 1
   count_call(self, call, -1, call._failed ~= nil)
   local gen = call._generation

@@ -24,8 +24,8 @@ end
 
 local STATUS_CODES = {
   [400] = "bad_request",
-  [401] = "unauthorized",
-  [403] = "forbidden",
+  -- 401 and 403 are not among the codes flows are promised: any other
+  -- 4xx reads as bad_request (err.status still says which).
   [404] = "not_found",
   [405] = "bad_request",
   [409] = "conflict",

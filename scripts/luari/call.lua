@@ -589,6 +589,12 @@ function Call:continue(context, extension, priority, label)
   return ok
 end
 
+-- Asterisk answers a move with 204 even when no application `app` is
+-- connected: the channel stays here, and ApplicationMoveFailed follows
+-- (before or just after the reply). A move that happened shows as the
+-- StasisEnd. The wait for either after the reply is this long at most.
+Call.MOVE_SETTLE = 2
+
 function Call:move(app, args)
   if type(app) ~= "string" then
     error("call:move: app must be a string", 2)
@@ -598,7 +604,35 @@ function Call:move(app, args)
   elseif args ~= nil and type(args) ~= "string" then
     error("call:move: args must be a string or an array of strings", 2)
   end
-  return self:_op(ari.channels.move, { app = app, appArgs = args })
+  local outcome, wake
+  local unlisten = self:_listen(function(ev)
+    local t = ev.type
+    if (t == "ApplicationMoveFailed" or t == "StasisEnd") and type(ev.channel) == "table"
+      and ev.channel.id == self.id then
+      outcome = t
+      if wake then
+        wake(true)
+      end
+      return true
+    end
+  end)
+  local ok, why, err = self:_op(ari.channels.move, { app = app, appArgs = args })
+  if ok and not outcome then
+    self:_wait(function(w)
+      wake = w
+    end, Call.MOVE_SETTLE)
+  end
+  unlisten()
+  if not ok then
+    return Call._failure(why, err)
+  end
+  if outcome == "ApplicationMoveFailed" then
+    return nil, "failed", { message = "no application '" .. app .. "' to move the channel to" }
+  end
+  if outcome == "StasisEnd" then
+    self:_set_state("left") -- now, not once the event is done with (it woke us)
+  end
+  return true
 end
 
 function Call:redirect(endpoint)

@@ -550,7 +550,7 @@ local SIMPLE = {
     check = function(v) assert.is_number(v.txcount) end },
   { name = "rtpstatistics of a Local channel: 403 (the reference documents only 404)",
     code = "ari.channels.rtpstatistics(S.orig)", method = "GET", path = "/ari/channels/{orig}/rtp_statistics",
-    err = { 403, "forbidden", "Unsupported channel type" } },
+    err = { 403, "bad_request", "Unsupported channel type" } },
 }
 
 local DIAL = {
@@ -816,7 +816,7 @@ local CREATE = {
     method = "POST", path = "/ari/channels", args = args("endpoint", "NoSuchTech/1", "app", "luari", "channelId", UUID),
     err = { 500, "server_error", "Allocation failed" } },
   { name = "rtpstatistics of a Local channel: 403", code = "ari.channels.rtpstatistics(S.orig)",
-    method = "GET", path = "/ari/channels/{orig}/rtp_statistics", err = { 403, "forbidden", "Unsupported channel type" } },
+    method = "GET", path = "/ari/channels/{orig}/rtp_statistics", err = { 403, "bad_request", "Unsupported channel type" } },
 
   { name = "create with arguments and variables",
     code = [[local ch, err = ari.channels.create({ endpoint = "Local/1000@wait", app = "luari", appArgs = "made",

@@ -496,7 +496,7 @@ local PROMISED = {
 }
 PROMISED.channels = CHANNELS
 
-local CODES = { [400] = "bad_request", [401] = "unauthorized", [403] = "forbidden", [404] = "not_found",
+local CODES = { [400] = "bad_request", [401] = "bad_request", [403] = "bad_request", [404] = "not_found",
   [409] = "conflict", [412] = "precondition", [422] = "unprocessable" }
 
 local function case_name(c)

@@ -210,8 +210,8 @@ describe("luari.ari", function()
 
     local cases = {
       { 400, "bad_request" }, { 404, "not_found" }, { 409, "conflict" }, { 412, "precondition" },
-      { 422, "unprocessable" }, { 500, "server_error" }, { 503, "server_error" }, { 401, "unauthorized" },
-      { 403, "forbidden" },
+      { 422, "unprocessable" }, { 500, "server_error" }, { 503, "server_error" }, { 401, "bad_request" },
+      { 403, "bad_request" },
     }
     for _, c in ipairs(cases) do
       it("status " .. c[1] .. " is nil, err with code " .. c[2], function()
