@@ -89,6 +89,9 @@ static void start_timer(luari_events_t *ev, double after) {
 
 /* --- raw I/O on the socket, through TLS when there is one --- */
 
+/* Each TLS call below clears the thread's OpenSSL error queue first:
+ * SSL_get_error reads it, and an error someone else left there (curl's TLS
+ * runs on this thread) would read as this call's and close the socket. */
 static ssize_t raw_recv(luari_events_t *ev, uint8_t *buf, size_t len) {
   if (!ev->ssl) {
     ssize_t n;
@@ -97,6 +100,7 @@ static ssize_t raw_recv(luari_events_t *ev, uint8_t *buf, size_t len) {
     while (n < 0 && errno == EINTR);
     return n;
   }
+  ERR_clear_error();
   int n = SSL_read(ev->ssl, buf, (int)(len > 1 << 30 ? 1 << 30 : len));
   if (n > 0)
     return n;
@@ -119,6 +123,7 @@ static ssize_t raw_send(luari_events_t *ev, const uint8_t *buf, size_t len) {
     while (n < 0 && errno == EINTR);
     return n;
   }
+  ERR_clear_error();
   int n = SSL_write(ev->ssl, buf, (int)(len > 1 << 30 ? 1 << 30 : len));
   if (n > 0)
     return n;
@@ -383,6 +388,7 @@ static void tls_failure_message(luari_events_t *ev, char *msg, size_t size) {
 }
 
 static void drive_tls(luari_events_t *ev) {
+  ERR_clear_error();
   int rc = SSL_do_handshake(ev->ssl);
   if (rc == 1) {
     begin_upgrade(ev);

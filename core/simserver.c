@@ -303,7 +303,7 @@ static ssize_t conn_send(void *data, const uint8_t *buf, size_t len) {
     n = send(conn->fd, buf, len, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   if (n > 0)
-    conn->last_progress = ev_now(conn->srv->loop);
+    conn->last_progress = luari_monotonic_now();
   return n;
 }
 
@@ -375,9 +375,10 @@ static void on_write_timeout(EV_P_ ev_timer *w, int revents) {
   luari_simconn_t *conn = w->data;
   if (conn->finished || !luari_ws_want_write(conn->ws))
     return;
-  double stalled = ev_now(loop) - conn->last_progress;
+  double stalled = luari_monotonic_now() - conn->last_progress;
   if (stalled < conn->srv->write_timeout) {
     ev_timer_set(w, conn->srv->write_timeout - stalled, 0.0);
+    ev_now_update(loop);
     ev_timer_start(loop, w);
     return;
   }
@@ -391,8 +392,11 @@ static void on_write_timeout(EV_P_ ev_timer *w, int revents) {
 static void conn_update_watch(luari_simconn_t *conn) {
   int want = EV_READ | (luari_ws_want_write(conn->ws) ? EV_WRITE : 0);
   if ((want & EV_WRITE) && conn->srv->write_timeout > 0 && !ev_is_active(&conn->write_timer)) {
-    conn->last_progress = ev_now(conn->srv->loop);
+    /* The real time, not the loop's: Lua may have run long since it woke,
+     * and a timer counted from then would drop a reader that had no chance. */
+    conn->last_progress = luari_monotonic_now();
     ev_timer_set(&conn->write_timer, conn->srv->write_timeout, 0.0);
+    ev_now_update(conn->srv->loop);
     ev_timer_start(conn->srv->loop, &conn->write_timer);
   } else if (!(want & EV_WRITE)) {
     ev_timer_stop(conn->srv->loop, &conn->write_timer);

@@ -18,6 +18,8 @@
 #include "buf.h"
 #include "ws.h"
 
+#include <openssl/err.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <poll.h>
@@ -150,6 +152,10 @@ static int main_came_back(luari_wsthread_t *t) {
 
 /* --- I/O, under io --- */
 
+/* Each TLS call clears the thread's OpenSSL error queue first (ERR_clear_
+ * error): SSL_get_error reads it, and an error left there by curl's TLS on
+ * the main thread would read as this call's and drop the WebSocket. */
+
 static ssize_t sock_recv(void *data, uint8_t *buf, size_t len) {
   luari_wsthread_t *t = data;
   size_t left = t->pending.len - t->pending_pos;
@@ -168,6 +174,7 @@ static ssize_t sock_recv(void *data, uint8_t *buf, size_t len) {
   }
   ssize_t n;
   if (t->opts.ssl) {
+    ERR_clear_error();
     int r = SSL_read(t->opts.ssl, buf, (int)(len > 1 << 30 ? 1 << 30 : len));
     if (r > 0) {
       n = r;
@@ -194,6 +201,7 @@ static ssize_t sock_recv(void *data, uint8_t *buf, size_t len) {
 static ssize_t sock_send(void *data, const uint8_t *buf, size_t len) {
   luari_wsthread_t *t = data;
   if (t->opts.ssl) {
+    ERR_clear_error();
     int r = SSL_write(t->opts.ssl, buf, (int)(len > 1 << 30 ? 1 << 30 : len));
     if (r > 0)
       return r;
@@ -369,7 +377,9 @@ static void *guard_main(void *arg) {
     int code = 0, cmds = (fds[0].revents & POLLIN) ? take_commands(t, &code) : 0;
     pthread_mutex_lock(&t->io);
     if (cmds & CMD_DROP) {
+      t->guard_reading = 1; /* so that the END item wakes the main thread: no byte may come to do it */
       end(t, LUARI_WSEND_DROPPED, "dropped");
+      t->guard_reading = 0;
       pthread_mutex_unlock(&t->io);
       return NULL;
     }

@@ -38,6 +38,22 @@ return function(call)
 end
 ]]
 
+-- Counts the flood's events as they come, with no pause of its own.
+local WAITER_FLOW = [[
+local luari = require "luari"
+return function(call)
+  call:answer()
+  luari.log.info("RESULT {\"ready\": true}")
+  local n = 0
+  while true do
+    local ev = call:wait_event("ChannelVarset", 3)
+    if not ev then break end
+    if ev.variable == "FLOOD" then n = n + 1 end
+  end
+  luari.log.info("RESULT {\"flood\": %d}", n)
+end
+]]
+
 describe("a busy flow", function()
   after_each(h.stop_all)
 
@@ -51,6 +67,20 @@ describe("a busy flow", function()
     assert.is_true(r.slept >= 0.99, "call:sleep(1) returned after " .. r.slept .. " s")
     assert.is_true(r.waited >= 0.49, "a 0.5 s wait_event returned after " .. r.waited .. " s")
     assert.are.equal("timeout", r.why)
+  end)
+
+  it("a simulator that was busy before it floods does not take luari for a slow reader", function()
+    local sim = h.start_sim({ args = { "--script", "tests/e2e/faults/busy_flood.lua" } })
+    local run = h.start_run(h.flows({ waiter = WAITER_FLOW }), { url = sim.url, log_level = "info" })
+    h.wait_log(run, "connected to Asterisk", 10, true)
+    local id = h.call(sim, { args = { "waiter" } })
+    h.wait_log(run, "\"ready\": true", 10, true)
+    local status, res = h.http("POST", sim.base .. "/sim/flood",
+      { channel = id, count = 2000, size = 4000, busy_ms = 300 })
+    assert.are.equal(200, status, tostring(res))
+    h.wait_for(function() return #h.results(run) >= 2 end, 30, "the flow to count the events")
+    assert.are.equal(2000, h.results(run)[2].flood)
+    assert.is_false(h.log_has(sim, "fell behind", true), h.read(sim.log))
   end)
 
   it("does not make luari fall behind the events socket", function()
