@@ -453,17 +453,24 @@ function Runtime:resume(th, ...)
     coroutine.resume(th.co, ...))
 end
 
+-- The running thread, its new wait numbered: a wake meant for an earlier
+-- wait is ignored. Raises at the caller of the wait outside a thread.
+local function begin_wait(rt)
+  local th = rt.running
+  if not th or th.co ~= coroutine.running() then
+    error("luari: wait outside a luari thread", 3)
+  end
+  local token = rt.waits + 1
+  rt.waits = token
+  th.token = token
+  return th, token
+end
+
 -- Wait from inside a thread. start(wake) begins the operation and returns a
 -- cancel function (or nil); wake(...) makes this call return its arguments.
 -- With a timeout, the call returns nil, "timeout" when it runs out.
 function Runtime:await(start, timeout)
-  local th = self.running
-  if not th or th.co ~= coroutine.running() then
-    error("luari: wait outside a luari thread", 2)
-  end
-  local token = self.waits + 1
-  self.waits = token
-  th.token = token
+  local th, token = begin_wait(self)
   local function wake(...)
     if th.token ~= token then
       return false
@@ -587,13 +594,7 @@ end
 -- written out, as every operation of every call comes through here (one
 -- closure per request, not four). `op` names it for rt.on_request.
 function Runtime:request(method, segments, query, body, timeout, op)
-  local th = self.running
-  if not th or th.co ~= coroutine.running() then
-    error("luari: wait outside a luari thread", 2)
-  end
-  local token = self.waits + 1
-  self.waits = token
-  th.token = token
+  local th, token = begin_wait(self)
   local on_reply = self.on_request and observed_reply_for(self, th, token, op or method)
     or reply_for(self, th, token)
   local ok, handle = pcall(self.backend.request, method, segments, query, body, timeout, on_reply)

@@ -5,22 +5,32 @@
 
 local h = require "e2e.helper"
 
-local BUSY_FLOW = [[
+-- A flow that says it is ready, does what `pause` says (Lua), then counts
+-- the flood's events until none has come for `gap` seconds.
+local function flood_counter(pause, gap)
+  return [[
 local luari = require "luari"
 return function(call)
   call:answer()
   luari.log.info("RESULT {\"ready\": true}")
-  call:wait_event("ChannelDtmfReceived", 30)
-  os.execute("sleep 2") -- a flow that blocks the loop (never do this in a real flow)
+  ]] .. pause .. [[
+
   local n = 0
   while true do
-    local ev = call:wait_event("ChannelVarset", 1)
+    local ev = call:wait_event("ChannelVarset", ]] .. gap .. [[)
     if not ev then break end
     if ev.variable == "FLOOD" then n = n + 1 end
   end
   luari.log.info("RESULT {\"flood\": %d}", n)
 end
 ]]
+end
+
+-- Blocks the loop 2 s once a key comes (never do this in a real flow).
+local BUSY_FLOW = flood_counter('call:wait_event("ChannelDtmfReceived", 30); os.execute("sleep 2")', 1)
+
+-- Counts the flood's events as they come, with no pause of its own.
+local WAITER_FLOW = flood_counter("", 3)
 
 -- Blocks the loop 1.5 s, then waits 1 s: the wait starts when the flow
 -- asks for it, not when the loop last woke up.
@@ -35,22 +45,6 @@ return function(call)
   t0 = luari.now()
   local _, why = call:wait_event("ChannelDtmfReceived", 0.5)
   luari.log.info("RESULT {\"slept\": %.3f, \"waited\": %.3f, \"why\": %q}", slept, luari.now() - t0, tostring(why))
-end
-]]
-
--- Counts the flood's events as they come, with no pause of its own.
-local WAITER_FLOW = [[
-local luari = require "luari"
-return function(call)
-  call:answer()
-  luari.log.info("RESULT {\"ready\": true}")
-  local n = 0
-  while true do
-    local ev = call:wait_event("ChannelVarset", 3)
-    if not ev then break end
-    if ev.variable == "FLOOD" then n = n + 1 end
-  end
-  luari.log.info("RESULT {\"flood\": %d}", n)
 end
 ]]
 
