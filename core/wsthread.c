@@ -366,7 +366,10 @@ static void *guard_main(void *arg) {
     int timeout = ended ? -1 : poll_timeout_ms(t, next_ping, reading);
     pthread_mutex_unlock(&t->io);
     short want = (short)((reading && !paused ? POLLIN : 0) | (ww ? POLLOUT : 0));
-    struct pollfd fds[2] = { { t->wake_fd, POLLIN, 0 }, { ended ? -1 : t->opts.fd, want, 0 } };
+    /* Wanting nothing of the socket, leave it out: poll reports POLLHUP and
+     * POLLERR even unasked, and a reset socket would make this loop spin
+     * (while paused, for as long as the main thread is busy). */
+    struct pollfd fds[2] = { { t->wake_fd, POLLIN, 0 }, { ended || want == 0 ? -1 : t->opts.fd, want, 0 } };
     if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
       pthread_mutex_lock(&t->io);
       t->guard_reading = 1;
