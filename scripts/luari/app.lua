@@ -162,17 +162,20 @@ end
 -- event has been delivered.
 local event_channels, event_bridges = {}, {}
 
+-- Channel `id` of `call` (its own, or one the flow created) was sent on
+-- by the flow (continue, move): it left the application and lives on.
+local function sent_on(call, id)
+  local c = call.id == id and call or call._children and call._children[id]
+  return c ~= nil and c._state == "left"
+end
+
 -- A StasisStart for a channel a call owns is that call's (a channel the
 -- flow created, entering the application, even after the flow ended),
--- unless the channel comes back: it left the application (continue, move:
--- the call's own channel, or one it created) before the dialplan sent it
--- here again. Then it is a new call, routed by its arguments as any other.
+-- unless the channel comes back: the flow sent it on before the dialplan
+-- sent it here again. Then it is a new call, routed by its arguments as
+-- any other. (Only a call's own channel is left to a tombstone.)
 local function comes_back(owner, id)
-  if owner == TOMBSTONE then
-    return true -- only a call's own channel is left to a tombstone
-  end
-  local call = owner.id == id and owner or owner._children and owner._children[id]
-  return call ~= nil and call._state == "left"
+  return owner == TOMBSTONE or sent_on(owner, id)
 end
 
 function App:on_event(ev)
@@ -346,13 +349,6 @@ function App:thread_finished(th)
   end
 end
 
--- A channel the flow created and sent on (continue, move): it lives on in
--- the dialplan or another application, as the caller's own channel does.
-local function handed_over(call, id)
-  local child = call._children and call._children[id]
-  return child ~= nil and child._state == "left"
-end
-
 -- The flow is over: hang up what is left, stop the call's threads, and
 -- let late events for its channels land quietly.
 function App:end_call(call)
@@ -378,7 +374,7 @@ function App:end_call(call)
   local sent = call._hangups_sent or {}
   for _, owned in ipairs(call._owned or {}) do
     if owned.kind == "channel" and self.channel_owner[owned.id] == call and owned.id ~= call.id
-      and not owned.other_half and not sent[owned.id] and not handed_over(call, owned.id) then
+      and not owned.other_half and not sent[owned.id] and not sent_on(call, owned.id) then
       self:hang_up(owned.id, "flow ended")
     end
   end

@@ -607,8 +607,7 @@ function Call:move(app, args)
   local outcome, wake
   local unlisten = self:_listen(function(ev)
     local t = ev.type
-    if (t == "ApplicationMoveFailed" or t == "StasisEnd") and type(ev.channel) == "table"
-      and ev.channel.id == self.id then
+    if (t == "ApplicationMoveFailed" or t == "StasisEnd") and router.id_of(ev.channel) == self.id then
       outcome = t
       if wake then
         wake(true)

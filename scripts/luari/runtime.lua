@@ -135,23 +135,33 @@ local function external_hook(fn)
   return fn ~= nil and type(fn) ~= "function"
 end
 
-local function hook_threads()
-  outer_hook, outer_mask, outer_count = debug.gethook()
-  if not external_hook(outer_hook) then
+-- Sets the budget hook; returns the hook it found, for put_back_hook.
+local function set_budget_hook()
+  local fn, mask, count = debug.gethook()
+  if not external_hook(fn) then
     debug.sethook(budget_hook, "", HOOK_EVERY)
   end
+  return fn, mask, count
 end
 
 -- The budget hook itself is put back too: a __tostring that error_text
 -- guards may resume a thread of another runtime.
-local function unhook_threads()
-  if external_hook(outer_hook) then
-    -- not ours to change
-  elseif outer_hook then
-    debug.sethook(outer_hook, outer_mask, outer_count)
+local function put_back_hook(fn, mask, count)
+  if external_hook(fn) then
+    return -- not ours to change
+  elseif fn then
+    debug.sethook(fn, mask, count)
   else
     debug.sethook()
   end
+end
+
+local function hook_threads()
+  outer_hook, outer_mask, outer_count = set_budget_hook()
+end
+
+local function unhook_threads()
+  put_back_hook(outer_hook, outer_mask, outer_count)
   outer_hook, outer_mask, outer_count = nil, nil, nil
 end
 
@@ -347,20 +357,10 @@ local function error_text(e)
   end
   local co = coroutine.create(guarded_tostring)
   guard_co, guard_ticks, guard_owner = co, 0, coroutine.running()
-  local old_fn, old_mask, old_count = debug.gethook()
-  local ours = not external_hook(old_fn)
-  if ours then
-    debug.sethook(budget_hook, "", HOOK_EVERY)
-  end
+  local old_fn, old_mask, old_count = set_budget_hook()
   local ok, text = coroutine.resume(co, e)
   guard_co, guard_owner = nil, nil
-  if not ours then
-    -- an embedding program's hook stayed in place
-  elseif old_fn then
-    debug.sethook(old_fn, old_mask, old_count)
-  else
-    debug.sethook()
-  end
+  put_back_hook(old_fn, old_mask, old_count)
   if ok and type(text) == "string" then
     return shortened(text)
   end
