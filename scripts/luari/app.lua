@@ -361,7 +361,12 @@ function App:end_call(call)
     call._grace = nil
   end
   for th in pairs(call._threads) do
-    self.rt:kill(th, "call ended")
+    -- on_hangup handlers run to their end: the caller's hangup started
+    -- them, not the flow's end (and what they wait on answers at once, or
+    -- is a request Asterisk answers).
+    if th.name ~= "on_hangup" then
+      self.rt:kill(th, "call ended")
+    end
   end
   call._threads = nil
   call:_interrupt_waits("hangup")
@@ -375,6 +380,10 @@ function App:end_call(call)
   for _, owned in ipairs(call._owned or {}) do
     if owned.kind == "channel" and self.channel_owner[owned.id] == call and owned.id ~= call.id
       and not owned.other_half and not sent[owned.id] and not sent_on(call, owned.id) then
+      local child = call._children and call._children[owned.id]
+      if child then
+        child._hangup_handlers = nil -- luari hangs it up, not the far end
+      end
       self:hang_up(owned.id, "flow ended")
     end
   end

@@ -109,8 +109,19 @@ local function forget_child(root, child)
   end
 end
 
+-- The snapshot in a reply, unless an event of the channel came first:
+-- Asterisk may send the events of a new channel before the reply that
+-- made it, and they are newer (an originate's reply says Down, its
+-- StasisStart Up). new_child's placeholder has no name.
+local function take_reply_snapshot(child, ch)
+  if child.channel.name == nil then
+    child.channel = ch
+  end
+end
+
 -- Notes that luari hangs up `child` (before the request leaves): the
 -- flow's end, which hangs up what the flow made, must not send another.
+-- Its on_hangup handlers will not run: luari hangs it up, not the far end.
 -- Returns false when it was noted already.
 local function note_hangup(root, child)
   local sent = root._hangups_sent or {}
@@ -119,6 +130,7 @@ local function note_hangup(root, child)
     return false
   end
   sent[child.id] = true
+  child._hangup_handlers = nil
   return true
 end
 
@@ -154,9 +166,9 @@ local function settle(tr, result)
     return
   end
   tr.result = result
-  local wake = tr.wake
-  if wake then
-    tr.wake = nil
+  local wakes = tr.wakes
+  tr.wakes = nil
+  for wake in pairs(wakes or {}) do
     wake(result)
   end
 end
@@ -192,18 +204,25 @@ local function track_answer(child, answered_by)
 end
 
 -- Waits, as `waiter` (so that its hangup cuts the wait short), for the
--- verdict on `tr`.
+-- verdict on `tr`. Any number of threads may wait for the same verdict.
 local function wait_verdict(waiter, tr, timeout)
   if tr.result then
     return tr.result
   end
+  local mine
   local got, why = waiter:_wait(function(wake)
-    tr.wake = wake
+    mine = wake
+    tr.wakes = tr.wakes or {}
+    tr.wakes[wake] = true
     return function()
-      tr.wake = nil
+      if tr.wakes then
+        tr.wakes[wake] = nil
+      end
     end
   end, timeout)
-  tr.wake = nil
+  if tr.wakes and mine then
+    tr.wakes[mine] = nil
+  end
   if got then
     return got
   end
@@ -343,7 +362,7 @@ local function dial(call, root, endpoint, o)
     gone = call:_gone()
     return failure(gone or "failed", err)
   end
-  peer.channel = ch
+  take_reply_snapshot(peer, ch)
   local ok
   ok, _, err = call:_request(ari.channels.dial, peer.id, { caller = call.id, timeout = o.timeout })
   if not ok then
@@ -518,6 +537,10 @@ function Call:snoop(opts)
   end
   local id = util.uuid()
   local child = app == self.app and new_child(root, id, split_args(appargs)) or nil
+  if child then
+    -- Before the request: its StasisStart may come before the reply.
+    track_answer(child, "stasis")
+  end
   local ch, why, err = self:_op(ari.channels.snoopChannel, {
     spy = spy, whisper = whisper, app = app, appArgs = appargs, snoopId = id,
   })
@@ -530,8 +553,7 @@ function Call:snoop(opts)
   if not child then
     return ch
   end
-  child.channel = ch
-  track_answer(child, "stasis")
+  take_reply_snapshot(child, ch)
   return ch, child
 end
 
@@ -573,7 +595,7 @@ function luari.originate(opts)
     forget_child(root, child)
     return failure(why, err)
   end
-  child.channel = ch
+  take_reply_snapshot(child, ch)
   return child
 end
 

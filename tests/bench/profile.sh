@@ -15,6 +15,9 @@
 #                        which is not what happens at full speed. The script
 #                        says so when the simulator saw answers come late.
 #
+# RUN_ARGS are added to `luari run` (RUN_ARGS="--rest websocket" profiles
+# requests sent over the events WebSocket).
+#
 # The full profile stays in $OUT (default /tmp/luari-profile): perf.data for
 # perf report, callgrind.out* for callgrind_annotate. libcurl, libluajit and
 # libwslay come without symbols from Debian: their costs show as addresses,
@@ -47,7 +50,7 @@ profiled() {
 }
 
 sim_cmd="$BIN sim-server --listen 127.0.0.1:0 --port-file $OUT/port --user asterisk --log-level warn"
-run_cmd="$BIN run --user asterisk --log-level info --no-watch"
+run_cmd="$BIN run --user asterisk --log-level info --no-watch ${RUN_ARGS:-}"
 if [ "$SIDE" = sim ]; then
   profiled $sim_cmd > "$OUT/sim.log" 2>&1 &
 else

@@ -34,7 +34,8 @@ end
 
 local n = 0
 -- curl -i: { status, headers = { lower-case name = value }, body }.
--- opts: user, password (Basic), headers = { "Name: value" }, no_auth.
+-- opts: user, password (Basic), headers = { "Name: value" }, no_auth,
+-- data (the request body, sent as it is).
 local function raw(method, url, opts)
   opts = opts or {}
   n = n + 1
@@ -46,6 +47,9 @@ local function raw(method, url, opts)
   end
   for _, hd in ipairs(opts.headers or {}) do
     cmd[#cmd + 1] = "-H " .. h.quote(hd)
+  end
+  if opts.data then
+    cmd[#cmd + 1] = "--data-binary " .. h.quote(opts.data)
   end
   cmd[#cmd + 1] = h.quote(url)
   os.execute(table.concat(cmd, " "))
@@ -185,6 +189,58 @@ describe("luari sim-server's network face, compared with the captures", function
     end, 5, "the refused channel to end")
   end)
 
+  -- What res_ari does (its source; the captures have no such request).
+  describe("reads a request as res_ari does", function()
+    it("takes form fields from a urlencoded body, a query parameter winning", function()
+      local got = raw("POST", sim.url .. "/channels?channelId=form-q", { data = "endpoint=Local%2F1000%40wait"
+        .. "&app=form-app&channelId=form-body", headers = { "Content-Type: application/x-www-form-urlencoded" } })
+      assert.are.equal(200, got.status, got.body)
+      local ch = json.decode(got.body)
+      assert.are.equal("form-q", ch.id)
+      assert.matches("^Local/1000@wait%-", ch.name)
+    end)
+
+    it("reads a JSON body only when its type says JSON", function()
+      local body = '{"endpoint":"Local/1000@wait","app":"json-app"}'
+      for _, hd in ipairs({ "Content-Type: text/plain", "Content-Type: application/octet-stream" }) do
+        local got = raw("POST", sim.url .. "/channels", { data = body, headers = { hd } })
+        assert.are.equal(400, got.status, hd)
+        assert.are.same({ message = "Endpoint must be specified" }, json.decode(got.body), hd)
+      end
+      -- not read, so not a parse error either
+      local bad = raw("POST", sim.url .. "/channels?endpoint=Local/1000@wait&app=json-app&channelId=json-ignored",
+        { data = "{oops", headers = { "Content-Type: text/plain" } })
+      assert.are.equal(200, bad.status, bad.body)
+      local typed = raw("POST", sim.url .. "/channels", { data = body,
+        headers = { "Content-Type: Application/JSON; charset=utf-8" } })
+      assert.are.equal(200, typed.status, typed.body)
+    end)
+
+    it("answers a URL ending in a slash with 404 and the URL to use", function()
+      local res = raw("GET", sim.url .. "/channels/")
+      assert.are.equal(404, res.status)
+      assert.are.same({ message = "ARI URLs do not end with a slash. Try /ari/channels" }, json.decode(res.body))
+      -- credentials first, as res_ari
+      assert.are.equal(401, raw("GET", sim.url .. "/channels/", { no_auth = true }).status)
+    end)
+
+    it("serves api-docs to GET only", function()
+      local res = raw("POST", sim.url .. "/api-docs/resources.json")
+      assert.are.equal(405, res.status)
+      assert.are.same({ message = "Unsupported method" }, json.decode(res.body))
+      assert.are.equal(200, raw("GET", sim.url .. "/api-docs/resources.json").status)
+    end)
+
+    it("goes by the Basic header when there is one, by api_key only when there is none", function()
+      local good = h.user .. ":" .. h.password
+      assert.are.equal(200, raw("GET", sim.url .. "/channels?api_key=" .. h.user .. ":wrong").status)
+      assert.are.equal(401, raw("GET", sim.url .. "/channels?api_key=" .. good, { password = "wrong" }).status)
+      assert.are.equal(200, raw("GET", sim.url .. "/channels?api_key=" .. good, { no_auth = true }).status)
+      assert.are.equal(200, raw("GET", sim.url .. "/channels?api_key=" .. good,
+        { no_auth = true, headers = { "Authorization: Bearer x" } }).status)
+    end)
+  end)
+
   it("answers OPTIONS with the methods of the path", function()
     local res = raw("OPTIONS", sim.url .. "/channels")
     assert.are.equal(204, res.status)
@@ -246,6 +302,23 @@ describe("luari sim-server's network face, compared with the captures", function
       assert.is_nil(hs.headers["content-type"])
       assert.are.same({}, r.sockets.a.messages)
       assert.are.equal(1000, r.steps[3].code)
+    end)
+
+    it("reads subscribeAll as Asterisk's ast_true does (1, yes, on, true)", function()
+      local r = probe(sim, {
+        { op = "open", name = "a", path = "/ari/events?app=all-one&subscribeAll=1&api_key={{auth}}" },
+        { op = "open", name = "b", path = "/ari/events?app=all-no&subscribeAll=no&api_key={{auth}}" },
+        { op = "send", name = "a", data = { type = "RESTRequest", transaction_id = "t", request_id = "r1",
+          method = "GET", uri = "applications/all-one" } },
+        { op = "wait", name = "a", type = "RESTResponse" },
+        { op = "send", name = "b", data = { type = "RESTRequest", transaction_id = "t", request_id = "r2",
+          method = "GET", uri = "applications/all-no" } },
+        { op = "wait", name = "b", type = "RESTResponse" },
+      })
+      local one = json.decode(of_type(r.sockets.a.messages, "RESTResponse")[1].message_body)
+      local no = json.decode(of_type(r.sockets.b.messages, "RESTResponse")[1].message_body)
+      assert.are.same({ "__AST_CHANNEL_ALL_TOPIC" }, one.channel_ids)
+      assert.are.same({}, no.channel_ids)
     end)
 
     it("refuses a socket without app (400 HTML) and with bad credentials (401 JSON)", function()

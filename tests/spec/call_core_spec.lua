@@ -289,6 +289,51 @@ describe("virtual time and loops that wait 0 s", function()
   end)
 end)
 
+describe("call:on_hangup when the flow ends while the handler waits", function()
+  local ARI = 'local ari = require "luari.ari"\n'
+
+  it("lets the handler finish a request the flow's end would have cut", function()
+    local c = T.call(ARI .. [[
+      return function(call)
+        call:answer()
+        call:on_hangup(function()
+          T.got("handler_start")
+          T.got("handler_done", ari.asterisk.getInfo() ~= nil)
+        end)
+        T.got("read", call:read_digits{ timeout = 30 })
+        ari.asterisk.getInfo() -- one more wait, then the flow returns
+      end
+    ]])
+    T.delay_replies(c, "^/asterisk/info$", 0.2)
+    c:advance(1)
+    c:hangup()
+    assert.is_true(c:finish())
+    c.world:advance(5)
+    assert.is_true(T.has("handler_start"))
+    assert.is_true(T.value("handler_done"))
+  end)
+
+  it("lets it finish when the caller hangs up while the flow's request is out", function()
+    local c = T.call(ARI .. [[
+      return function(call)
+        call:answer()
+        call:on_hangup(function()
+          T.got("handler_done", ari.asterisk.getInfo() ~= nil)
+        end)
+        call:sleep(1)
+        call:get_var("CALLERID(num)")
+      end
+    ]])
+    T.delay_replies(c, "/variable$", 0.2)
+    T.delay_replies(c, "^/asterisk/info$", 0.2)
+    c:advance(1.1)
+    c:hangup()
+    assert.is_true(c:finish())
+    c.world:advance(5)
+    assert.is_true(T.value("handler_done"))
+  end)
+end)
+
 describe("call:on_hangup when the flow hangs up", function()
   it("does not run the handler: the caller did not hang up", function()
     local c = T.call([[

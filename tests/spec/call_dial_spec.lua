@@ -490,3 +490,91 @@ describe("call:snoop", function()
     assert.matches("call:snoop: spy must be one of", T.values("dir")[2])
   end)
 end)
+
+-- A real Asterisk may send a new channel's events before the reply to the
+-- request that made it (ari-samples/README.md): luari must not lose them,
+-- nor let the older snapshot in the reply overwrite theirs.
+describe("events that come before the reply", function()
+  it("snoop: wait_answer sees a StasisStart that came before the reply", function()
+    local c = T.call([[
+      return function(call)
+        call:answer()
+        local _, spy = call:snoop{ spy = "both" }
+        T.got("wait_answer", spy:wait_answer(10))
+      end
+    ]])
+    T.delay_replies(c, "/snoop$", 0.05)
+    assert.is_true(c:finish())
+    local v = T.values("wait_answer")
+    assert.is_true(v[1])
+    near(0.05, v.t, 0.01)
+  end)
+
+  it("originate: call.channel stays the newer snapshot of the events", function()
+    local c = T.call([[
+      return function(call)
+        call:answer()
+        local out = luari.originate{ endpoint = "Local/1000@wait" }
+        T.got("wait_answer", out:wait_answer(10))
+        T.got("state", out.channel.state)
+      end
+    ]])
+    T.delay_replies(c, "^/channels$", 0.05)
+    assert.is_true(c:finish())
+    assert.is_true(T.value("wait_answer"))
+    assert.are.equal("Up", T.value("state"))
+  end)
+end)
+
+describe("call:wait_answer from two threads", function()
+  it("wakes both with the verdict", function()
+    local c = T.call([[
+      return function(call)
+        call:answer()
+        local out = luari.originate{ endpoint = "Local/1000@noanswer", timeout = 3 }
+        local th = luari.spawn(function() return out:wait_answer(20) end)
+        T.got("flow", out:wait_answer(20))
+        T.got("spawned", luari.wait(th))
+      end
+    ]])
+    assert.is_true(c:finish())
+    for _, name in ipairs({ "flow", "spawned" }) do
+      local v = T.values(name)
+      assert.are.same({ nil, "noanswer" }, { v[1], v[2] }, name)
+      assert.is_true(v.t < 5, name .. " woke at " .. v.t)
+    end
+  end)
+end)
+
+describe("on_hangup of a channel the flow made", function()
+  it("does not run when luari hangs it up at the flow's end", function()
+    local c = T.call([[
+      return function(call)
+        call:answer()
+        local agent = call:dial("Local/1000@wait")
+        T.got("dial", agent ~= nil)
+        agent:on_hangup(function() T.got("agent_on_hangup") end)
+        call:sleep(2)
+      end
+    ]])
+    assert.is_true(c:finish())
+    c.world:advance(5)
+    assert.is_true(T.value("dial"))
+    assert.is_false(T.has("agent_on_hangup"))
+  end)
+
+  it("runs when the far end hangs up", function()
+    local c = T.call([[
+      return function(call)
+        call:answer()
+        local agent = call:dial("Local/1000@hangup-soon")
+        T.got("dial", agent ~= nil)
+        agent:on_hangup(function() T.got("agent_on_hangup") end)
+        call:sleep(30)
+      end
+    ]])
+    assert.is_true(c:finish())
+    assert.is_true(T.value("dial"))
+    assert.is_true(T.has("agent_on_hangup"))
+  end)
+end)

@@ -97,6 +97,26 @@ function T.has(name)
   return false
 end
 
+-- Holds back the reply to every request whose path matches `pattern` by
+-- `seconds` of virtual time, so that the events the request causes come
+-- first: a real Asterisk may send them before its HTTP reply.
+function T.delay_replies(c, pattern, seconds)
+  local world = c.world
+  local request = world._request
+  world._request = function(self, method, segments, query, body, reply)
+    if ("/" .. table.concat(segments, "/")):find(pattern) then
+      local inner = reply
+      reply = function(...)
+        local results = { n = select("#", ...), ... }
+        self.clock:after(seconds, function()
+          inner(unpack(results, 1, results.n))
+        end)
+      end
+    end
+    return request(self, method, segments, query, body, reply)
+  end
+end
+
 -- Requests the flow made, as "METHOD /path" strings (query left out),
 -- from transcript entry `from` on.
 function T.requests(c, from)

@@ -11,6 +11,7 @@ local dtmf = require "luari.sim.dtmf"
 local Model = require "luari.sim.model"
 local RealClock = require "luari.sim.realclock"
 local router = require "luari.sim.model.router"
+local U = require "luari.sim.model.util"
 
 local Server = {}
 Server.__index = Server
@@ -188,23 +189,22 @@ end
 
 -- --- authentication ------------------------------------------------------------------
 
+-- As res_ari: a Basic Authorization header decides when there is one,
+-- api_key only when there is none.
 function Server:authorized(header, api_key)
   if not self.user then
     return true
   end
   local expected = self.user .. ":" .. (self.password or "")
-  if api_key then
-    return api_key == expected
-  end
-  if header == nil then
-    return false
-  end
   -- Every request of a client carries the same header: decode it once.
-  if header == self.auth_ok then
+  if header ~= nil and header == self.auth_ok then
     return true
   end
-  local b64 = header:match("^%s*[Bb]asic%s+(%S+)")
-  local ok = b64 ~= nil and b64decode(b64) == expected
+  local b64 = header and header:match("^%s*[Bb]asic%s+(%S+)")
+  if b64 == nil then
+    return api_key == expected
+  end
+  local ok = b64decode(b64) == expected
   if ok then
     self.auth_ok = header
   end
@@ -255,6 +255,9 @@ end
 -- (one may hold a "/", sent as %2F), for the model.
 function Server:ari_request(method, path, query, body, host, segments)
   if path:match("^/api%-docs/") and self.apidocs then
+    if method ~= "GET" then
+      return 405, nil, { message = "Unsupported method" }, "Method Not Allowed"
+    end
     local doc = self.apidocs(path:match("^/api%-docs/([%w_]+)%.json$"), "http://" .. (host or "127.0.0.1:8088") .. "/ari")
     if doc then
       return 200, nil, doc, "OK"
@@ -294,8 +297,44 @@ function Server:websocket_request(req, query)
   for a in apps:gmatch("[^,]+") do
     list[#list + 1] = a
   end
-  self.pending_ws[self.next_tag] = { apps = list, subscribe_all = query.subscribeAll == "true" }
+  self.pending_ws[self.next_tag] = { apps = list, subscribe_all = U.truthy(query.subscribeAll) }
   req:respond(101, {}, nil, self.next_tag)
+end
+
+-- The fields of a query string or a form body: into `query` (the first of
+-- a name wins) and, in order, into `ordered`.
+local function form_fields(text, query, ordered)
+  for k, v in text:gmatch("([^&=]+)=([^&]*)") do
+    k, v = unescape((k:gsub("%+", " "))), unescape((v:gsub("%+", " ")))
+    if query[k] == nil then -- the first one wins
+      query[k] = v
+    end
+    ordered[#ordered + 1] = { k, v }
+  end
+end
+
+-- The body as res_ari reads it: form fields join the parameters (a query
+-- parameter given in both wins); JSON is read only when the request says it
+-- is JSON; any other body is not read at all.
+local function request_body(content_type, body, query)
+  if body == "" then
+    return body
+  end
+  local ctype = content_type and content_type:match("^%s*([^;%s]+)")
+  ctype = ctype and ctype:lower()
+  if ctype == "application/json" then
+    return body
+  end
+  if ctype == "application/x-www-form-urlencoded" then
+    local fields = {}
+    form_fields(body, fields, {})
+    for k, v in pairs(fields) do
+      if query[k] == nil then
+        query[k] = v
+      end
+    end
+  end
+  return ""
 end
 
 function Server:on_request(req)
@@ -312,11 +351,18 @@ function Server:on_request(req)
   if not ari_path then
     return self:respond(req, 404, nil, { message = "Resource not found" })
   end
+  body = request_body(req:header("Content-Type"), body, query)
   if not self:authorized(req:header("Authorization"), query.api_key) then
     self.load:on_response(method, raw, 401)
     return self:respond(req, unauthorized())
   end
   query.api_key = nil
+  local raw_path = raw:match("^[^?]*")
+  if raw_path:sub(-1) == "/" then
+    -- res_ari does not guess: it names the URL to use instead.
+    return self:respond(req, 404, nil,
+      { message = "ARI URLs do not end with a slash. Try " .. raw_path:sub(1, -2) })
+  end
   if ari_path == "/events" and req:is_upgrade() then
     return self:websocket_request(req, query)
   end
@@ -396,16 +442,6 @@ end
 -- when absent), a request it cannot parse gets a 400 with the reason, a
 -- query may sit in the uri or in query_strings, and a message_body needs
 -- its content_type (JSON, or a form whose fields join the query).
-
-local function form_fields(text, query, ordered)
-  for k, v in text:gmatch("([^&=]+)=([^&]*)") do
-    k, v = unescape((k:gsub("%+", " "))), unescape((v:gsub("%+", " ")))
-    if query[k] == nil then -- the first one wins
-      query[k] = v
-    end
-    ordered[#ordered + 1] = { k, v }
-  end
-end
 
 -- The request's parts, or nil and the message of a 400.
 local function parse_rest_request(msg)
