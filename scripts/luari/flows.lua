@@ -193,6 +193,14 @@ local function make_require(gen)
   end
 end
 
+-- Flows see `os` without exit: one call's flow must not end every call
+-- (nor `luari check` report a broken file as fine).
+local FLOW_OS = setmetatable({
+  exit = function()
+    error("os.exit is not allowed in a flow (it would end every call): return from the flow, or call:hangup()", 2)
+  end,
+}, { __index = os })
+
 local function new_generation(snap, number)
   local gen = setmetatable({
     dir = snap.dir,
@@ -209,27 +217,51 @@ local function new_generation(snap, number)
   gen.env = setmetatable({}, { __index = _G })
   gen.env.require = make_require(gen)
   gen.env._G = gen.env
+  gen.env.os = FLOW_OS
   return gen
 end
 
 -- Runs fn with a count hook that stops it after `budget` VM instructions,
--- so a file whose top level never ends cannot hang luari. The previous hook
--- (the runtime's budget) is put back afterwards.
+-- so a file whose top level never ends cannot hang luari. fn runs in a
+-- coroutine of its own so that the hook can tell its instructions from
+-- the ones here. Past the budget the hook fails every instruction: a file
+-- that catches the error with pcall cannot loop on, nor return as if all
+-- went well. The previous hook (the runtime's budget) is put back
+-- afterwards.
 local HOOK_EVERY = 1000
 local function run_limited(budget, fn, ...)
   local old_fn, old_mask, old_count = debug.gethook()
-  local ticks, limit = 0, budget / HOOK_EVERY
-  debug.sethook(function()
+  local loader = coroutine.running()
+  local ticks, limit, over = 0, budget / HOOK_EVERY, false
+  local message = string.format("instruction budget exceeded while loading (%d instructions)", budget)
+  local function hook()
+    if coroutine.running() == loader then
+      return
+    end
     ticks = ticks + 1
     if ticks > limit then
-      error(string.format("instruction budget exceeded while loading (%d instructions)", budget), 2)
+      if not over then
+        over = true
+        debug.sethook(hook, "", 1)
+      end
+      error(message, 2)
     end
-  end, "", HOOK_EVERY)
-  local results = { pcall(fn, ...) }
+  end
+  local co = coroutine.create(fn)
+  debug.sethook(hook, "", HOOK_EVERY)
+  local results = { coroutine.resume(co, ...) }
   if old_fn then
     debug.sethook(old_fn, old_mask, old_count)
   else
     debug.sethook()
+  end
+  if over then
+    -- The error as raised names the file and line, unless a handler in the
+    -- file replaced it.
+    local err = results[2]
+    return false, type(err) == "string" and err:find(message, 1, true) and err or message
+  elseif results[1] and coroutine.status(co) ~= "dead" then
+    return false, "a file's top level must not yield"
   end
   return unpack(results, 1, table.maxn(results))
 end

@@ -52,6 +52,36 @@ describe("stopping", function()
     assert.is_true(h.log_has(run, "\"finished\": true", true))
   end)
 
+  -- Sixty files whose top level counts for a while: the first load takes
+  -- a second or two, and the signals come while it runs.
+  local function slow_flows()
+    local files = {}
+    for i = 1, 60 do
+      files["slow" .. i] = "local x = 0\nfor i = 1, 8000000 do x = x + i end\nreturn function(call) end\n"
+    end
+    return h.flows(files)
+  end
+
+  it("acts on a SIGHUP that comes while the flows first load, once they are loaded", function()
+    local sim = h.start_sim()
+    local run = h.start_run(slow_flows(), { url = sim.url, log_level = "info", args = { "--no-watch" } })
+    h.sleep(0.5)
+    assert.is_false(h.log_has(run, "luari: flows", true), "the signal came after the load")
+    h.signal(run, "HUP")
+    h.wait_log(run, "flows reloaded (SIGHUP)", 20, true)
+    assert.is_true(h.alive(run))
+  end)
+
+  it("acts on a SIGTERM that comes while the flows first load: exits 0", function()
+    local sim = h.start_sim()
+    local run = h.start_run(slow_flows(), { url = sim.url, log_level = "info", args = { "--no-watch" } })
+    h.sleep(0.5)
+    assert.is_false(h.log_has(run, "luari: flows", true), "the signal came after the load")
+    h.signal(run, "TERM")
+    assert.are.equal(0, h.wait_exit(run, 20))
+    assert.is_true(h.log_has(run, "SIGTERM: no new calls", true))
+  end)
+
   it("SIGTERM stops waiting after --drain-seconds", function()
     local sim = h.start_sim()
     local run = h.start_run(h.flows(FLOWS), { url = sim.url, log_level = "info",

@@ -436,6 +436,12 @@ function run.main(args)
       return ctx.watcher:resync()
     end,
   })
+  -- The signals' watchers before the first load, which may take a while:
+  -- a SIGHUP or SIGTERM meanwhile (a service manager's reload or stop) is
+  -- then acted on once the loop runs, instead of killing the process.
+  loop.signal("TERM", function() shutdown(ctx, "SIGTERM") end)
+  loop.signal("INT", function() shutdown(ctx, "SIGINT") end)
+  loop.signal("HUP", function() on_sighup(ctx) end)
   local gen, errors = ctx.reloader:start()
   if not gen then
     print_errors(errors)
@@ -474,9 +480,6 @@ function run.main(args)
   if not opts.no_watch then
     start_watch(ctx)
   end
-  loop.signal("TERM", function() shutdown(ctx, "SIGTERM") end)
-  loop.signal("INT", function() shutdown(ctx, "SIGINT") end)
-  loop.signal("HUP", function() on_sighup(ctx) end)
   loop.run()
   return ctx.exit_code
 end
