@@ -50,6 +50,7 @@ struct luari_events {
   ev_timer timer;          /* handshake timeout, backoff */
   ev_async async;          /* the guard thread queued something */
   double backoff;
+  double opened_at;        /* ev_now when the last connection opened; 0: none since */
 
   int depth;               /* nested callbacks into the handler */
   int free_pending;
@@ -175,9 +176,20 @@ static double next_delay(luari_events_t *ev, int kind, int status) {
   return d * (0.8 + 0.4 * ((double)r / 4294967295.0));
 }
 
+/* A connection that lasted is a fresh start: the next try comes soon. One
+ * that a server keeps accepting and then ending at once (a proxy up with
+ * nothing behind it, an application that fails at once) backs off as a
+ * refused connection does, instead of reconnecting twice a second. */
+static void reset_backoff_if_stable(luari_events_t *ev) {
+  if (ev->opened_at > 0 && ev_now(ev->loop) - ev->opened_at >= ev->opts.backoff_max)
+    ev->backoff = ev->opts.backoff_initial;
+  ev->opened_at = 0;
+}
+
 static void go_down(luari_events_t *ev, int kind, int status, const char *message) {
   int stopping = ev->state == S_CLOSING || ev->state == S_STOPPED;
   teardown(ev);
+  reset_backoff_if_stable(ev);
   luari_events_down_t down = { kind, status, ev->close_code ? ev->close_code : 1006, message, -1 };
   if (stopping) {
     ev->state = S_STOPPED;
@@ -220,7 +232,8 @@ static void on_open(luari_events_t *ev) {
   }
   ev->state = S_OPEN;
   ev->stats.connects++;
-  ev->backoff = ev->opts.backoff_initial;
+  ev_now_update(ev->loop);
+  ev->opened_at = ev_now(ev->loop);
   ev->io_events = EV_READ;
   ev_io_set(&ev->io, ev->fd, EV_READ);
   ev_io_start(ev->loop, &ev->io);

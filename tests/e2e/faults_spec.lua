@@ -145,6 +145,15 @@ describe("faulty REST replies", function()
     assert.is_false(h.log_has(run, "could not hang up", true), h.read(run.log))
   end)
 
+  it("says so when the WebSocket is let in but REST is refused (a password changed since)", function()
+    local sim = h.start_sim({ args = { "--script", SCRIPT } })
+    fault(sim, "/sim/fault/rest", { match = "/ari/asterisk/info", status = 401,
+      message = "Authentication required" })
+    local run = h.start_run(h.flows(FLOWS), { url = sim.url, log_level = "info" })
+    h.wait_log(run, "REST: getInfo: 401 Authentication required (check --user/--password", 10, true)
+    assert.is_true(h.log_has(run, "connected to Asterisk (version unknown)", true))
+  end)
+
   it("a 500 is nil, err with code server_error", function()
     local sim, run = start()
     local id = waiting_call(sim, run, "asker")
@@ -247,6 +256,29 @@ end
     local r = last_result(run, "played")
     assert.are.equal("true", tostring(r.played))
     assert.is_true(h.count_log(run, "connected to Asterisk") >= 2)
+  end)
+end)
+
+describe("a server that accepts the events WebSocket and ends it at once", function()
+  after_each(h.stop_all)
+
+  it("is retried with a growing wait, and its cause told once", function()
+    local sim = h.start_sim({ args = { "--script", SCRIPT } })
+    local run = h.start_run(h.flows(FLOWS), { url = sim.url, log_level = "info",
+      args = { "--reconnect-max", "2" } })
+    h.wait_log(run, "connected to Asterisk", 10, true)
+    h.sleep(2.5) -- a connection that lasted: the first retry comes at once
+    fault(sim, "/sim/fault/ws-slam", { seconds = 6 })
+    fault(sim, "/sim/drop", {})
+    h.sleep(6)
+    local _, counts = h.http("GET", sim.base .. "/sim/fault/ws-slam")
+    -- Waits of 0.5, 1, 2, 2 s (each +-20%): four or five in six seconds;
+    -- a retry every 0.5 s would be a dozen.
+    assert.is_true(counts.slammed >= 2 and counts.slammed <= 6, "slammed " .. counts.slammed)
+    assert.is_true(h.count_log(run, "ARI unavailable") <= 2, h.read(run.log))
+    local before = h.count_log(run, "connected to Asterisk")
+    h.wait_for(function() return h.count_log(run, "connected to Asterisk") > before end, 10, "a lasting connection")
+    assert.is_true(h.alive(run))
   end)
 end)
 

@@ -65,12 +65,19 @@ local function print_errors(errors)
   end
 end
 
--- One connection-down message per distinct cause, not one per retry.
+-- One connection-down message per distinct cause, not one per retry, nor
+-- one per connection that a server accepts and ends at once: the cause
+-- is told again once a connection has lasted (as long as the longest wait
+-- between tries).
 local function down_reporter(state)
   return function(down)
     if down.kind == "stopped" then
       return
     end
+    if state.opened_at and loop.now() - state.opened_at >= state.reconnect_max then
+      state.last_down = nil
+    end
+    state.opened_at = nil
     local msg = down.message
     if down.kind == "http" and (down.status == 401 or down.status == 403) then
       msg = msg .. " (check --user/--password or ARI_USER/ARI_PASSWORD)"
@@ -86,12 +93,26 @@ local function down_reporter(state)
   end
 end
 
-local function log_connected(app, opts, base)
+-- Says so once Asterisk answers getInfo (not when the connection it
+-- asked on has gone meanwhile); a refused getInfo is told as well: the
+-- WebSocket may be up while REST is not (a password changed since, a
+-- read-only ARI user).
+local function log_connected(ctx)
+  local app, opts, base = ctx.app, ctx.opts, ctx.base
+  local events = ctx.events
   app:spawn_system(function()
-    local info = ari.asterisk.getInfo()
+    local info, err = ari.asterisk.getInfo()
+    if not events:is_open() then
+      return
+    end
     local version = type(info) == "table" and type(info.system) == "table" and info.system.version
     loop.log("info", string.format("connected to Asterisk %s at %s (applications: %s)",
       version or "(version unknown)", base, table.concat(opts.app, ", ")))
+    if err and err.status then
+      loop.log("warn", string.format("REST: %s%s", tostring(err),
+        (err.status == 401 or err.status == 403) and " (check --user/--password or ARI_USER/ARI_PASSWORD)"
+          or ""))
+    end
   end)
 end
 
@@ -157,12 +178,12 @@ local function start_events(ctx)
         ctx.metrics:inc("luari_ws_reconnects_total")
       end
       ctx.connected_once = true
-      ctx.last_down = nil
+      ctx.opened_at = loop.now()
       if opts.rest == "websocket" then
         ctx.rest_round = {}
         offer_rest_websocket(ctx, ctx.rest_round)
       end
-      log_connected(app, opts, ctx.base)
+      log_connected(ctx)
       if reconnect then
         app:resync()
       end

@@ -2,6 +2,8 @@
 --   POST /sim/fault/ws   {kind = ...}  bad input on every events WebSocket:
 --     malformed | untyped | unknown_channel | utf8 | binary | oversized (size) | midframe
 --   POST /sim/fault/ws-refuse {seconds}: events WebSocket upgrades get 503 meanwhile
+--   POST /sim/fault/ws-slam {seconds}: events WebSockets are accepted, then
+--     closed (1011) at once, meanwhile; GET /sim/fault/ws-slam counts them
 --   POST /sim/fault/rest {match = "/ari/...", method, status, message, delay, truncate, count}
 --     the next `count` (default 1) REST requests whose path contains `match`
 --     get `status` (without being done), or are answered `delay` seconds
@@ -59,7 +61,15 @@ end
 
 return function(server)
   local rules = {}
-  local refuse_until = 0
+  local refuse_until, slam_until, slammed = 0, 0, 0
+  local on_ws_open = server.on_ws_open
+  server.on_ws_open = function(self, conn)
+    on_ws_open(self, conn)
+    if loop.now() < slam_until then
+      slammed = slammed + 1
+      conn:close(1011)
+    end
+  end
   local websocket_request = server.websocket_request
   server.websocket_request = function(self, req, query)
     if loop.now() < refuse_until then
@@ -75,6 +85,11 @@ return function(server)
     elseif method == "POST" and path == "/sim/fault/ws-refuse" then
       refuse_until = loop.now() + (tonumber(data.seconds) or 1)
       return 200, { refusing = tonumber(data.seconds) or 1 }
+    elseif method == "POST" and path == "/sim/fault/ws-slam" then
+      slam_until, slammed = loop.now() + (tonumber(data.seconds) or 1), 0
+      return 200, { slamming = tonumber(data.seconds) or 1 }
+    elseif method == "GET" and path == "/sim/fault/ws-slam" then
+      return 200, { slammed = slammed }
     elseif method == "POST" and path == "/sim/fault/rest" then
       rules[#rules + 1] = data
       return 200, { rules = #rules }
