@@ -201,7 +201,7 @@ function Playback:_check()
   if self:_settled() or call:_gone() then
     return
   end
-  if pb then
+  if type(pb) == "table" then -- (a reply of another shape tells nothing)
     if pb.state == "playing" or pb.state == "paused" then
       self.state = "playing"
     end

@@ -82,8 +82,11 @@ local function list_lua_files(dir)
   return rels
 end
 
+-- Every .lua file at the top of FLOWS is a flow, whatever its name
+-- ("sales v2", "menü"): Stasis() may name it, and routing only looks the
+-- name up. A name luari left out would be a flow that silently is not.
 local function flow_name(rel)
-  return rel:match("^([%w_%-][%w_%-%.]*)%.lua$")
+  return rel:match("^([^/]+)%.lua$")
 end
 
 -- "lib/util.lua" -> "lib.util"; "lib/init.lua" -> "lib" as well.

@@ -241,6 +241,15 @@ describe("luari sim-server's network face, compared with the captures", function
     end)
   end)
 
+  it("stops with an error when it cannot write --port-file", function()
+    local p = io.popen(h.CLEAN_ENV .. h.quote(h.bin) .. " sim-server --listen 127.0.0.1:0"
+      .. " --port-file /nonexistent/dir/port 2>&1; echo exit=$?")
+    local out = p:read("*a")
+    p:close()
+    assert.truthy(out:find("sim-server: --port-file: cannot write /nonexistent/dir/port", 1, true), out)
+    assert.truthy(out:find("exit=1", 1, true), out)
+  end)
+
   it("answers OPTIONS with the methods of the path", function()
     local res = raw("OPTIONS", sim.url .. "/channels")
     assert.are.equal(204, res.status)

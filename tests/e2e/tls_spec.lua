@@ -77,6 +77,22 @@ describe("TLS to ARI", function()
     assert.is_false(h.log_has(run, "connected to Asterisk", true))
   end)
 
+  it("refuses at start a --ca-file it cannot read or that holds no certificate (exit 2)", function()
+    local notpem = h.tmpdir() .. "/not-a-cert.pem"
+    local f = assert(io.open(notpem, "w"))
+    f:write("hello\n")
+    f:close()
+    for file, why in pairs({ ["/nonexistent/ca.pem"] = "No such file or directory",
+      [notpem] = "no PEM certificate in it" }) do
+      local p = io.popen(h.CLEAN_ENV .. h.quote(h.bin) .. " run --url https://localhost:" .. port .. "/ari"
+        .. " --ca-file " .. h.quote(file) .. " " .. h.quote(h.flows({ tls = FLOW })) .. " 2>&1; echo exit=$?")
+      local out = p:read("*a")
+      p:close()
+      assert.truthy(out:find("luari run: --ca-file " .. file .. ": " .. why, 1, true), out)
+      assert.truthy(out:find("exit=2", 1, true), out)
+    end
+  end)
+
   it("connects with --ca-file and makes REST calls over https", function()
     local run = h.start_run(h.flows({ tls = FLOW }), { url = "https://localhost:" .. port .. "/ari",
       args = { "--ca-file", cert } })

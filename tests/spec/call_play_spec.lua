@@ -443,3 +443,29 @@ describe("call:play_async", function()
     assert.are.equal(0, #T.find_requests(c, "POST", "/play"))
   end)
 end)
+
+describe("call:play when a playback check gets a reply of another shape", function()
+  it("goes on waiting for PlaybackFinished (a 204 to GET /playbacks is not a playback)", function()
+    local c = T.call([[
+      return function(call)
+        T.got("play", call:play("sound:demo-congrats"))
+      end
+    ]])
+    local world = c.world
+    local request = world._request
+    local checks = 0
+    world._request = function(self, method, segments, query, body, reply)
+      if method == "GET" and segments[1] == "playbacks" then
+        checks = checks + 1
+        self.clock:after(0, function() reply(204, nil, nil, nil, "No Content") end)
+        return { cancel = function() end }
+      end
+      return request(self, method, segments, query, body, reply)
+    end
+    assert.is_true(c:finish())
+    assert.is_true(checks >= 1)
+    local v = T.values("play")
+    assert.is_true(v[1])
+    assert.is_true(v.t > 30, "played to the end: " .. v.t)
+  end)
+end)

@@ -59,6 +59,23 @@ local function usage()
     .. "\n\nFLOWS may also come from the config file (flows = \"...\").\n"
 end
 
+-- Why the CA file cannot serve (nil when it can): told at start, not as a
+-- certificate "not trusted" on every connection attempt.
+local function ca_file_problem(path)
+  local f, err = io.open(path, "rb")
+  if not f then
+    return (err:gsub("^[^:]*: ", ""))
+  end
+  local text, read_err = f:read(1024 * 1024)
+  f:close()
+  if not text then
+    return read_err or "cannot read it"
+  elseif not text:find("-----BEGIN CERTIFICATE-----", 1, true) then
+    return "no PEM certificate in it (-----BEGIN CERTIFICATE-----)"
+  end
+  return nil
+end
+
 local function print_errors(errors)
   for _, e in ipairs(errors) do
     io.stderr:write("luari: ", e, "\n")
@@ -467,6 +484,13 @@ function run.main(args)
   if not gen then
     print_errors(errors)
     return 1
+  end
+  if opts.ca_file then
+    local err = ca_file_problem(opts.ca_file)
+    if err then
+      io.stderr:write("luari run: --ca-file ", opts.ca_file, ": ", err, "\n")
+      return 2
+    end
   end
   local ok, base = pcall(http.configure, {
     url = opts.url, user = opts.user, password = opts.password,

@@ -29,6 +29,28 @@ cmd.SPEC = {
   { name = "help", short = "h", flag = true, help = "show this help" },
 }
 
+-- Writes the port beside the file and renames it into place: whoever
+-- waits for the file never reads it half written. Returns an error or nil.
+local function write_port_file(path, port)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "w")
+  if not f then
+    return "cannot write " .. err
+  end
+  local ok, werr = f:write(port, "\n")
+  f:close()
+  if not ok then
+    os.remove(tmp)
+    return "cannot write " .. tmp .. ": " .. tostring(werr)
+  end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then
+    os.remove(tmp)
+    return "cannot write " .. tostring(rerr)
+  end
+  return nil
+end
+
 local function usage()
   return "usage: luari sim-server [options]\n\n" .. options.usage(cmd.SPEC) .. "\n"
 end
@@ -97,10 +119,11 @@ function cmd.main(args)
     return 1
   end
   if opts.port_file then
-    local f = io.open(opts.port_file, "w")
-    if f then
-      f:write(bound, "\n")
-      f:close()
+    local werr = write_port_file(opts.port_file, bound)
+    if werr then
+      loop.log("error", "sim-server: --port-file: " .. werr)
+      server:close()
+      return 1
     end
   end
   loop.log("info", string.format("sim-server: simulated Asterisk on http://%s:%d/ari (speed %g)",
