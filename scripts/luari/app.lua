@@ -516,6 +516,47 @@ local function count_check(app, round, call)
   end
 end
 
+-- The application and arguments of a channel in Stasis, from its
+-- dialplan snapshot ("Stasis", "luari,sales,vip"), or nil.
+local function stasis_of(ch)
+  local dp = type(ch) == "table" and ch.dialplan
+  if type(dp) ~= "table" or dp.app_name ~= "Stasis" or type(dp.app_data) ~= "string" then
+    return nil
+  end
+  local fields = {}
+  for field in (dp.app_data .. ","):gmatch("([^,]*),") do
+    fields[#fields + 1] = field
+  end
+  return table.remove(fields, 1), fields
+end
+
+-- Channels in one of luari's applications that nothing of luari's owns:
+-- their StasisStart was lost (on its way when the connection broke, or in
+-- a message over --max-event-size). Each becomes the call its StasisStart
+-- would have made; a StasisStart that still comes finds it there.
+local function adopt_strays(app)
+  local list, err = ari.channels.list()
+  if type(list) ~= "table" then
+    app:log("warn", "resync: cannot list the channels to find calls whose StasisStart was lost: "
+      .. tostring(err))
+    return
+  end
+  local ids = {}
+  for _, ch in ipairs(list) do
+    local name, args = stasis_of(ch)
+    local id = id_of(ch)
+    if id and name and app.apps[name] and not app.channel_owner[id] then
+      ids[#ids + 1] = id
+      app:on_event({ type = "StasisStart", application = name, args = args, channel = ch,
+        timestamp = ch.creationtime })
+    end
+  end
+  if #ids > 0 then
+    app:log("warn", string.format("resync: %d channel(s) in the application whose StasisStart was lost (%s):"
+      .. " their flows run now", #ids, util.name_list(ids)))
+  end
+end
+
 -- Returns the number of calls being checked.
 function App:resync()
   local n, checks = 0, {}
@@ -537,6 +578,7 @@ function App:resync()
   for _, call in ipairs(checks) do
     self:spawn_system(count_check, self, round, call)
   end
+  self:spawn_system(adopt_strays, self)
   return n
 end
 

@@ -2,6 +2,8 @@
 --   POST /sim/fault/ws   {kind = ...}  bad input on every events WebSocket:
 --     malformed | untyped | unknown_channel | utf8 | binary | oversized (size) | midframe
 --   POST /sim/fault/ws-refuse {seconds}: events WebSocket upgrades get 503 meanwhile
+--   POST /sim/fault/lose-stasis-start {count}: the next `count` (default 1)
+--     StasisStart events are not sent (lost on the way)
 --   POST /sim/fault/ws-slam {seconds}: events WebSockets are accepted, then
 --     closed (1011) at once, meanwhile; GET /sim/fault/ws-slam counts them
 --   POST /sim/fault/rest {match = "/ari/...", method, status, message, delay, truncate, count}
@@ -62,6 +64,15 @@ end
 return function(server)
   local rules = {}
   local refuse_until, slam_until, slammed = 0, 0, 0
+  local lose_stasis_start = 0
+  local emit = server.emit
+  server.emit = function(self, app, event)
+    if event.type == "StasisStart" and lose_stasis_start > 0 then
+      lose_stasis_start = lose_stasis_start - 1
+      return
+    end
+    return emit(self, app, event)
+  end
   local on_ws_open = server.on_ws_open
   server.on_ws_open = function(self, conn)
     on_ws_open(self, conn)
@@ -85,6 +96,9 @@ return function(server)
     elseif method == "POST" and path == "/sim/fault/ws-refuse" then
       refuse_until = loop.now() + (tonumber(data.seconds) or 1)
       return 200, { refusing = tonumber(data.seconds) or 1 }
+    elseif method == "POST" and path == "/sim/fault/lose-stasis-start" then
+      lose_stasis_start = tonumber(data.count) or 1
+      return 200, { losing = lose_stasis_start }
     elseif method == "POST" and path == "/sim/fault/ws-slam" then
       slam_until, slammed = loop.now() + (tonumber(data.seconds) or 1), 0
       return 200, { slamming = tonumber(data.seconds) or 1 }
