@@ -300,6 +300,13 @@ static int reply_body_complete(luari_events_t *ev, int eof) {
   return eof || ev->reply.content_length <= 0 || have >= (size_t)ev->reply.content_length;
 }
 
+/* go_down with a message that names the URL: "ws://...: what". */
+static void go_down_at(luari_events_t *ev, int kind, const char *what) {
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s: %s", ev->base, what);
+  go_down(ev, kind, 0, msg);
+}
+
 static void read_reply(luari_events_t *ev) {
   uint8_t buf[4096];
   int eof = 0;
@@ -319,12 +326,12 @@ static void read_reply(luari_events_t *ev) {
   }
   int rc = ev->in.len ? luari_ws_parse_reply(ev->in.data, ev->in.len, &ev->reply) : 0;
   if (rc < 0) {
-    go_down(ev, LUARI_EVENTS_DOWN_PROTOCOL, 0, "the server's reply to the Upgrade is not HTTP");
+    go_down_at(ev, LUARI_EVENTS_DOWN_PROTOCOL, "the server's reply to the Upgrade is not HTTP (or its header is over 16 KB)");
     return;
   }
   if (rc == 0) {
     if (eof)
-      go_down(ev, LUARI_EVENTS_DOWN_CLOSED, 0, "the server closed the connection during the Upgrade");
+      go_down_at(ev, LUARI_EVENTS_DOWN_CLOSED, "the server closed the connection during the Upgrade");
     else
       update_watch(ev);
     return;
@@ -351,7 +358,7 @@ static void flush_out(luari_events_t *ev) {
     ssize_t n = raw_send(ev, (const uint8_t *)ev->out.data, ev->out.len);
     if (n < 0) {
       if (errno != EAGAIN)
-        go_down(ev, LUARI_EVENTS_DOWN_CLOSED, 0, "connection lost while sending the Upgrade");
+        go_down_at(ev, LUARI_EVENTS_DOWN_CLOSED, "connection lost while sending the Upgrade");
       return;
     }
     luari_buf_consume(&ev->out, (size_t)n);

@@ -258,7 +258,7 @@ static const char *failure_text(int code) {
   case 1007:
     return "the server sent a text message that is not UTF-8 (closed with 1007)";
   case 1009:
-    return "the server sent a message over the size limit (closed with 1009)";
+    return "the server sent a message over the size limit (closed with 1009; luari run --max-event-size raises it)";
   default:
     return "the connection was lost";
   }

@@ -287,6 +287,18 @@ local function with_file(file, msg)
   return file .. ": " .. msg
 end
 
+-- The names of the flows in a snapshot of a directory, sorted.
+function flows.names(snap)
+  local names = {}
+  if not snap.single then
+    for rel in pairs(snap.files) do
+      names[#names + 1] = flow_name(rel)
+    end
+  end
+  table.sort(names)
+  return names
+end
+
 -- Compiles a snapshot. Returns a generation, or nil and a list of errors
 -- ("file:line: message"), one per file that failed.
 function flows.build(snap, number, opts)

@@ -126,3 +126,26 @@ describe("the examples in luari sim", function()
     end
   end
 end)
+
+describe("luari sim given a directory", function()
+  local function sim(args)
+    local p = io.popen(h.CLEAN_ENV .. h.quote(h.bin) .. " sim " .. args .. " 2>&1; echo exit=$?")
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+
+  it("runs its only flow, or asks which one (exit 2) when it holds several", function()
+    local one = h.flows({ solo = "return function(call) call:answer() end\n" })
+    local out = sim(h.quote(one))
+    assert.truthy(out:find("the flow ended without error", 1, true), out)
+    assert.truthy(out:find("exit=0", 1, true), out)
+    local two = h.flows({ a = "return function(call) end\n", b = "return function(call) end\n" })
+    out = sim(h.quote(two))
+    assert.truthy(out:find("luari sim: " .. two .. " holds flows a, b: name the one to run with --flow NAME",
+      1, true), out)
+    assert.truthy(out:find("exit=2", 1, true), out)
+    out = sim("--flow b " .. h.quote(two))
+    assert.truthy(out:find("the flow ended without error", 1, true), out)
+  end)
+end)

@@ -111,7 +111,7 @@ describe("bad input on the events WebSocket", function()
   end
 
   local dropping = {
-    oversized = "over the size limit (closed with 1009)",
+    oversized = "over the size limit (closed with 1009; luari run --max-event-size raises it)",
     utf8 = "not UTF-8 (closed with 1007)",
     midframe = "the server closed the connection",
   }

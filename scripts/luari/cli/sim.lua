@@ -28,6 +28,25 @@ local function usage()
   return "usage: luari sim [options] FLOW\n\n" .. options.usage(cmd.SPEC) .. "\n"
 end
 
+-- FLOW is a directory and no --flow says which: its one flow, or an error
+-- that lists them. (nil, nil: FLOW is a file.)
+local function only_flow(path)
+  local flows = require "luari.flows"
+  local snap = flows.scan(path)
+  if not snap or snap.single then
+    return nil, nil
+  end
+  local names = flows.names(snap)
+  if #names == 1 then
+    return names[1]
+  end
+  if #names == 0 then
+    return nil, path .. " holds no flow (no .lua file at its top)"
+  end
+  return nil, string.format("%s holds flows %s: name the one to run with --flow NAME", path,
+    table.concat(names, ", "))
+end
+
 function cmd.main(args)
   local opts, positional = options.command("sim", usage(), cmd.SPEC, args)
   if not opts then
@@ -36,6 +55,14 @@ function cmd.main(args)
   if #positional ~= 1 then
     io.stderr:write("luari sim: give one flow file (or a directory and --flow NAME)\n\n", usage())
     return 2
+  end
+  if not opts.flow then
+    local flow, err = only_flow(positional[1])
+    if err then
+      io.stderr:write("luari sim: ", err, "\n")
+      return 2
+    end
+    opts.flow = flow
   end
   local sim = require "luari.sim"
   local transcript = require "luari.sim.transcript"
