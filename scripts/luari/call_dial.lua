@@ -209,9 +209,8 @@ local function wait_verdict(waiter, tr, timeout)
   if tr.result then
     return tr.result
   end
-  local mine
+  -- (settle takes the whole set; a timeout or a hangup takes this one out)
   local got, why = waiter:_wait(function(wake)
-    mine = wake
     tr.wakes = tr.wakes or {}
     tr.wakes[wake] = true
     return function()
@@ -220,9 +219,6 @@ local function wait_verdict(waiter, tr, timeout)
       end
     end
   end, timeout)
-  if tr.wakes and mine then
-    tr.wakes[mine] = nil
-  end
   if got then
     return got
   end

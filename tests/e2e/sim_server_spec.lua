@@ -313,6 +313,21 @@ describe("luari sim-server's network face, compared with the captures", function
       assert.are.equal(1000, r.steps[3].code)
     end)
 
+    it("hands a call of its [ivr] context to the one application connected", function()
+      local fresh = h.start_sim()
+      local r = probe(fresh, {
+        { op = "open", name = "a", path = "/ari/events?app=ivr-only&api_key={{auth}}" },
+        { op = "send", name = "a", data = { type = "RESTRequest", transaction_id = "t", request_id = "r1",
+          method = "POST", uri = "channels?endpoint=Local/2000@ivr&context=wait&extension=1000"
+            .. "&otherChannelId=in-ivr-1" } },
+        { op = "wait", name = "a", type = "StasisStart" },
+      })
+      local start = of_type(r.sockets.a.messages, "StasisStart")[1]
+      assert.are.equal("in-ivr-1", start.channel.id)
+      assert.are.equal("ivr-only", start.application)
+      assert.are.same({ "2000" }, start.args)
+    end)
+
     it("reads subscribeAll as Asterisk's ast_true does (1, yes, on, true)", function()
       local r = probe(sim, {
         { op = "open", name = "a", path = "/ari/events?app=all-one&subscribeAll=1&api_key={{auth}}" },

@@ -52,8 +52,9 @@ Model.load_sounds_tsv = sounds.load_tsv
 
 -- opts: clock, emit, epoch, asterisk_id, sounds, sound_default (seconds,
 -- or false: a sound not in the tables is missing, as on Asterisk);
--- dialplan_app (the app the dialplan's [ivr] context hands calls to,
--- default "luari"); strict (raise errors from the model instead of
+-- dialplan_app (the app the dialplan's [ivr] context hands calls to;
+-- default: the one application connected, or "luari" when there are
+-- none or several); strict (raise errors from the model instead of
 -- answering 500; for tests); notice (function(message): things a user
 -- should know about what the simulator assumed).
 function Model.new(opts)
@@ -69,7 +70,7 @@ function Model.new(opts)
     strict = opts.strict,
     notice = opts.notice,
     assumed_sounds = {},
-    dialplan_app = opts.dialplan_app or "luari",
+    fixed_dialplan_app = opts.dialplan_app,
     channels = {}, channel_count = 0, apps = {}, all_apps = {},
     bridges = {}, playbacks = {}, live = {}, stored = {}, globals = {},
     device_states = {}, mailboxes = {},
@@ -247,6 +248,23 @@ function Model:app_disconnected(app)
       self:rebuild_all_apps()
     end
   end
+end
+
+-- The application the [ivr] context's Stasis() names.
+function Model:dialplan_app()
+  if self.fixed_dialplan_app then
+    return self.fixed_dialplan_app
+  end
+  local only
+  for name, rec in pairs(self.apps) do
+    if rec.connected then
+      if only then
+        return "luari"
+      end
+      only = name
+    end
+  end
+  return only or "luari"
 end
 
 function Model:app_is_connected(app)

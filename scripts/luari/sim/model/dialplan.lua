@@ -72,7 +72,7 @@ function D.step(m, ch, priority)
     return D.fallthrough(m, ch)
   end
   local app = step[1]
-  local data = step[2]:gsub("%%c", ch.context):gsub("%%e", ch.exten):gsub("%%a", m.dialplan_app)
+  local data = step[2]:gsub("%%c", ch.context):gsub("%%e", ch.exten):gsub("%%a", m:dialplan_app())
   lib.channels.dialplan_step(m, ch, priority, app, data)
   APPS[app](m, ch, priority, data)
 end
