@@ -28,6 +28,7 @@ sim.DEFAULT_WAIT = 600
 
 local OPTIONS = {
   caller = "string", caller_name = "string", args = "table", flow = "string", dtmf = "string",
+  exten = "string", context = "string", id = "string", variables = "table",
   hangup_at = "number", audio = "string", sounds = "table", sound_default = "seconds", wait = "number",
   verbose = "any", instruction_budget = "number", hangup_grace = "number",
 }
@@ -99,7 +100,10 @@ end
 
 -- sim.call(flow, opts): a simulated caller calls; the flow starts.
 -- flow: a flow file or a directory of flows (opts.flow picks the name).
--- opts: caller, caller_name, args, flow, dtmf ("1@2.0,#@4.5"), hangup_at,
+-- opts: caller, caller_name, args, flow, exten, context (where the call
+--       came in; default s, default), id (the channel's), variables (set
+--       on the channel before Stasis, as the dialplan would), dtmf
+--       ("1@2.0,#@4.5"), hangup_at,
 --       audio ("speech"|"silence"), sounds, sound_default (seconds, or false:
 --       sounds not in the tables are missing), wait (seconds an
 --       expectation may wait, default sim.DEFAULT_WAIT), verbose (print the
@@ -140,6 +144,10 @@ function sim.call(flow, opts)
     args = opts.args,
     flow = opts.flow,
     audio = opts.audio,
+    exten = opts.exten,
+    context = opts.context,
+    id = opts.id,
+    variables = opts.variables,
   })
   if opts.dtmf then
     sim.schedule_dtmf(world, self.id, opts.dtmf)
@@ -227,6 +235,41 @@ local function describe_seen(seen, tr, ended)
   return lines
 end
 
+-- Lines for a failure message, kept readable: a run of lines that differ
+-- only in their time becomes its first line and a count, and past `max`
+-- lines the middle is left out (a flow looping on requests would
+-- otherwise fill the screen many times over).
+local TIME_COLUMN = 12
+local function abridge(lines, max)
+  local out, i = {}, 1
+  while i <= #lines do
+    local text = lines[i]:sub(TIME_COLUMN)
+    local j = i
+    while j < #lines and lines[j + 1]:sub(TIME_COLUMN) == text do
+      j = j + 1
+    end
+    out[#out + 1] = lines[i]
+    if j > i then
+      out[#out + 1] = string.format("             ... and %d more like it, to %s s", j - i,
+        (lines[j]:match("^%s*>*%s*([%d%.]+)")) or "?")
+    end
+    i = j + 1
+  end
+  if #out <= max then
+    return out
+  end
+  local head, tail = math.floor(max / 3), max - math.floor(max / 3)
+  local kept = {}
+  for k = 1, head do
+    kept[#kept + 1] = out[k]
+  end
+  kept[#kept + 1] = string.format("             ... %d lines left out ...", #out - head - tail)
+  for k = #out - tail + 1, #out do
+    kept[#kept + 1] = out[k]
+  end
+  return kept
+end
+
 -- Why an expectation stopped looking, for the failure message.
 function SimCall:_why(why)
   local now = self.world.clock:now()
@@ -253,13 +296,13 @@ function SimCall:_marked_transcript(from)
       out[#out + 1] = (i >= from and ">> " or "   ") .. l
     end
   end
-  return table.concat(out, "\n")
+  return table.concat(abridge(out, 150), "\n")
 end
 
 function SimCall:_fail(what, expected, seen, why, from)
   local since = self.since and string.format("since the previous expectation (%.3f s)", self.since)
     or "since the call began"
-  local lines = describe_seen(seen, self.world.transcript, self.ended)
+  local lines = abridge(describe_seen(seen, self.world.transcript, self.ended), 40)
   local did
   if #lines == 0 then
     did = since .. " the flow made no request, and"
@@ -273,12 +316,36 @@ function SimCall:_fail(what, expected, seen, why, from)
   raise(msg .. "\n\ntranscript (>> since the previous expectation):\n" .. self:_marked_transcript(from))
 end
 
--- Waits for a request the flow makes on its own channel, by operation.
-function SimCall:_expect_op(what, expected, nicknames, check)
+-- The channel an expectation looks at: the caller's unless `channel`
+-- says another id, or "any".
+local function channel_option(what, opts)
+  if opts == nil then
+    return nil
+  end
+  if type(opts) ~= "table" or (opts.channel ~= nil and type(opts.channel) ~= "string") then
+    raise(what .. ": the options are a table such as { channel = \"any\" } or { channel = id }")
+  end
+  for k in pairs(opts) do
+    if k ~= "channel" then
+      raise(what .. ": unknown option '" .. tostring(k) .. "' (there is `channel`)")
+    end
+  end
+  return opts.channel
+end
+
+-- Waits for a channel operation the flow makes, by nickname, on
+-- `channel` (default: the caller's channel; "any": any channel). An
+-- operation on no channel in particular (originate, create) matches
+-- whatever `channel` says.
+function SimCall:_expect_op(what, expected, nicknames, check, channel)
   local from = self.cursor
+  channel = channel or self.id
   local e, seen, why = self:_until(function(e)
-    local _, spec = transcript.describe_request(e)
+    local spec, args = transcript.find_op(e.method, e.path)
     if not spec or spec.resource ~= "channels" or not nicknames[spec.nickname] then
+      return false
+    end
+    if channel ~= "any" and spec.path_params[1] == "channelId" and args[1] ~= channel then
       return false
     end
     return check == nil or check(e, spec)
@@ -323,13 +390,15 @@ end
 
 -- The flow plays `media` (a URI, or an array for a list played at once).
 -- Returns { media = { uri, ... }, request = entry }.
-function SimCall:expect_play(media)
+function SimCall:expect_play(media, opts)
+  local what = "expect_play(" .. quoted_args(media) .. ")"
+  local channel = channel_option(what, opts)
   local want = type(media) == "table" and table.concat(media, ",") or media
-  local e = self:_expect_op("expect_play(" .. quoted_args(media) .. ")",
-    media == nil and "play something" or ("play " .. tostring(want)),
+  local e = self:_expect_op(what,
+    (media == nil and "play something" or ("play " .. tostring(want))) .. (channel and (" on " .. channel) or ""),
     { play = true, playWithId = true }, function(e)
       return media == nil or table.concat(media_list(e), ",") == want
-    end)
+    end, channel)
   return { media = media_list(e), request = e }
 end
 
@@ -347,16 +416,55 @@ end
 -- extension, priority, label when given). Returns the request's parameters.
 function SimCall:expect_continue(context, extension, priority, label)
   local want = { context = context, extension = extension, priority = priority, label = label }
-  local where = {}
-  for _, v in ipairs({ context, extension, priority, label }) do
-    where[#where + 1] = tostring(v)
+  local given = { context, extension, priority, label }
+  local where, last = {}, 0
+  for i = 1, 4 do
+    if given[i] ~= nil then
+      last = i
+    end
   end
-  local expected = "continue in the dialplan" .. (#where > 0 and (" at " .. table.concat(where, ",")) or "")
-  local e = self:_expect_op("expect_continue(" .. quoted_args(context, extension, priority, label) .. ")",
-    expected, { continueInDialplan = true }, function(e)
-      return query_has(e.query, want)
-    end)
+  for i = 1, last do
+    where[i] = given[i] == nil and "*" or tostring(given[i])
+  end
+  local what = "expect_continue(" .. quoted_args(context, extension, priority, label) .. ")"
+  local expected = "continue in the dialplan" .. (last > 0 and (" at " .. table.concat(where, ",")) or "")
+  local from = self.cursor
+  local e = self:_expect_op(what, expected, { continueInDialplan = true }, function(e)
+    return query_has(e.query, want)
+  end)
+  self:_expect_success(what, e, "continue in the dialplan", from)
   return e.query
+end
+
+-- Runs the clock until Asterisk has answered request entry `e`; returns
+-- the response entry (nil when none came while anything was due).
+function SimCall:_response_to(e)
+  local tr = self.world.transcript
+  local i = self.cursor
+  while true do
+    for j = i, #tr do
+      if tr[j].kind == "response" and tr[j].request == e then
+        return tr[j]
+      end
+    end
+    i = #tr + 1
+    local at = self.world.clock:next_time()
+    if not at or at > self.world.clock:now() + self.wait then
+      return nil
+    end
+    self.world.clock:step()
+  end
+end
+
+-- The request was made; fails when Asterisk refused it.
+function SimCall:_expect_success(what, e, asked, from)
+  local r = self:_response_to(e)
+  if r and r.status >= 300 then
+    local message = type(r.body) == "table" and r.body.message
+    raise(string.format("%s: the flow asked to %s at %.3f s, but Asterisk answered %d%s.\n\n"
+      .. "transcript (>> since the previous expectation):\n%s", what, asked, e.t, r.status,
+      message and (" " .. tostring(message)) or "", self:_marked_transcript(from)))
+  end
 end
 
 -- The flow (or luari, when the flow returns) hangs up the call, with
@@ -366,7 +474,7 @@ function SimCall:expect_hangup(reason)
   local e = self:_expect_op(what,
     "hang up the call" .. (reason and (" with reason " .. reason) or ""), { hangup = true },
     function(e)
-      return e.path:find(self.id, 1, true) and (reason == nil or e.query.reason == reason)
+      return reason == nil or e.query.reason == reason
     end)
   local ended = self.ended
   if ended and ended.error and e.t >= ended.t then
@@ -379,17 +487,20 @@ end
 
 -- The flow starts a recording (named `name`, when given). Returns the
 -- request's parameters.
-function SimCall:expect_record(name)
-  local e = self:_expect_op("expect_record(" .. quoted_args(name) .. ")",
-    "record" .. (name and (" " .. name) or " something"), { record = true }, function(e)
+function SimCall:expect_record(name, opts)
+  local what = "expect_record(" .. quoted_args(name) .. ")"
+  local channel = channel_option(what, opts)
+  local e = self:_expect_op(what,
+    "record" .. (name and (" " .. name) or " something") .. (channel and (" on " .. channel) or ""),
+    { record = true }, function(e)
       return name == nil or e.query.name == name
-    end)
+    end, channel)
   return e.query
 end
 
 -- The flow does channel operation `nickname` (e.g. "answer", "dial") with
 -- these parameters. Returns the request's parameters.
-function SimCall:expect(nickname, params)
+function SimCall:expect(nickname, params, opts)
   if type(nickname) ~= "string" or nickname == "" then
     raise("expect: the ARI operation's nickname, as the transcript shows it (\"answer\", \"startMoh\"),"
       .. " must be a string (got " .. type(nickname) .. ")")
@@ -399,11 +510,15 @@ function SimCall:expect(nickname, params)
     wanted[#wanted + 1] = k .. "=" .. tostring(v)
   end
   table.sort(wanted)
+  local what = "expect(" .. quoted_args(nickname) .. ")"
+  -- A dial is made on the new channel, never on the caller's.
+  local channel = channel_option(what, opts) or (nickname == "dial" and "any" or nil)
   local expected = "do " .. tostring(nickname) .. (#wanted > 0 and (" with " .. table.concat(wanted, " ")) or "")
-  local e = self:_expect_op("expect(" .. quoted_args(nickname) .. ")", expected, { [nickname] = true },
+    .. ((channel and channel ~= "any") and (" on " .. channel) or "")
+  local e = self:_expect_op(what, expected, { [nickname] = true },
     function(e)
       return query_has(e.query, params or {})
-    end)
+    end, channel)
   return e.query
 end
 

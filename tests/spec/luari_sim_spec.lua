@@ -401,3 +401,119 @@ describe("luari.sim with one flow file", function()
     os.execute("rm -rf " .. dir)
   end)
 end)
+
+describe("luari.sim looks at the caller's channel and at what Asterisk answered", function()
+  local PEER = flow("peer", [[
+return function(call)
+  call:answer()
+  local agent = call:dial("Local/100@wait")
+  agent:play("sound:sales")
+  agent:continue("sales", "s", 1)
+  call:sleep(1)
+end
+]])
+
+  it("does not take a play or a continue on another channel for the caller's", function()
+    local call = sim.call(PEER, { wait = 30 })
+    local msg = failure(function() call:expect_play("sound:sales") end)
+    has(msg, "expected the flow to play sound:sales")
+    call = sim.call(PEER, { wait = 30 })
+    local p = call:expect_play("sound:sales", { channel = "any" })
+    assert.are.same({ "sound:sales" }, p.media)
+    call:expect("continueInDialplan", { context = "sales" }, { channel = "any" })
+    call = sim.call(PEER, { wait = 30 })
+    failure(function() call:expect_continue("sales") end)
+    assert.is_true(sim.call(PEER):expect("dial") ~= nil, "a dial is on the new channel")
+  end)
+
+  it("expect_hangup wants the caller's own channel, not one whose id contains it", function()
+    local HANGS_PEER = flow("hangs_peer", [[
+local luari = require "luari"
+return function(call)
+  call:answer()
+  local other = luari.originate{ endpoint = "Local/100@wait", channelId = call.id .. "-peer" }
+  other:hangup()
+  call:play("sound:hello-world")
+  call:sleep(5)
+end
+]])
+    local call = sim.call(HANGS_PEER, { wait = 2 })
+    local msg = failure(function() call:expect_hangup() end)
+    has(msg, "expected the flow to hang up the call")
+    has(msg, "nothing more within 2 s of waiting")
+    call = sim.call(HANGS_PEER)
+    call:expect_play("sound:hello-world")
+    call:expect_hangup()
+  end)
+
+  it("fails expect_continue when Asterisk refused the continue, and the outcome says what happened", function()
+    local BAD_LABEL = flow("bad_label", [[
+return function(call)
+  call:answer()
+  if not call:continue("sales", "s", nil, "no-such-label") then
+    call:play("sound:ss-noservice")
+  end
+end
+]])
+    local call = sim.call(BAD_LABEL)
+    local msg = failure(function() call:expect_continue("sales", "s", nil, "no-such-label") end)
+    has(msg, "the flow asked to continue in the dialplan at 0.000 s, but Asterisk answered 404")
+    call = sim.call(BAD_LABEL)
+    assert.is_true(call:finish())
+    assert.is_nil(call:outcome():find("back to the dialplan", 1, true), call:outcome())
+    assert.matches("hung up", call:outcome())
+  end)
+
+  it("names the place a continue was expected, with * for what was not given", function()
+    local call = sim.call(MENU)
+    call:expect_play("sound:main-menu")
+    call:press("1")
+    local msg = failure(function() call:expect_continue(nil, "200") end)
+    has(msg, "expected the flow to continue in the dialplan at *,200")
+  end)
+end)
+
+describe("luari.sim caller", function()
+  local PIN = flow("pin", [[
+return function(call)
+  call:answer()
+  local digits = call:read_digits{ max = 8, timeout = 5 }
+  call:play(digits == "1234" and "sound:auth-thankyou" or "sound:auth-incorrect")
+end
+]])
+
+  it("presses the keys of two presses in a row one after the other", function()
+    local call = sim.call(PIN)
+    call:press("12")
+    call:press("34#")
+    call:expect_play("sound:auth-thankyou")
+  end)
+
+  it("calls in at the extension, context, channel id and with the variables given", function()
+    local WHERE = flow("where", [[
+local luari = require "luari"
+return function(call)
+  local dp = call.channel.dialplan
+  luari.log.info("%s %s %s %s", dp.exten, dp.context, call.id, tostring(call:get_var("LANG")))
+end
+]])
+    local call = sim.call(WHERE, { exten = "5000", context = "from-pstn", id = "in-7", variables = { LANG = "fr" } })
+    assert.is_true(call:finish())
+    has(table.concat(call:logs(), "\n"), "5000 from-pstn in-7 fr")
+  end)
+
+  it("keeps a failure message short when the flow repeats itself", function()
+    local LOOPS = flow("loops", [[
+return function(call)
+  for _ = 1, 2000 do
+    call:get_var("X")
+  end
+end
+]])
+    local call = sim.call(LOOPS)
+    local msg = failure(function() call:expect_play("sound:goodbye") end)
+    has(msg, "more like it")
+    local lines = select(2, msg:gsub("\n", "\n"))
+    assert.is_true(lines < 250, lines .. " lines")
+  end)
+end)

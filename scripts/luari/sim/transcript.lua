@@ -329,9 +329,36 @@ end
 -- "the flow hung up at 1.404 s", "the caller hung up at 3.000 s", "the flow
 -- sent the call back to the dialplan (sales,s,1) at 2.000 s", ...
 -- Returns the sentence and the time, or "the call is still up".
+-- Asterisk refused the request at entries[i] (an error status), or, for a
+-- move, the move failed after its 204 (ApplicationMoveFailed, not
+-- StasisEnd): the call did not go.
+local function refused(entries, i, main, nickname)
+  local req = entries[i]
+  for j = i + 1, #entries do
+    local x = entries[j]
+    if x.kind == "response" and x.request == req then
+      if x.status >= 300 then
+        return true
+      elseif nickname ~= "move" then
+        return false
+      end
+    elseif nickname == "move" and x.kind == "event" and type(x.event.channel) == "table"
+        and x.event.channel.id == main then
+      if x.event.type == "ApplicationMoveFailed" then
+        return true
+      elseif x.event.type == "StasisEnd" then
+        return false
+      end
+    end
+  end
+  return false
+end
+
+local SENDS_ON = { continueInDialplan = true, move = true, redirect = true }
+
 function transcript.outcome(entries)
   local main, flow_ended, failed
-  for _, e in ipairs(entries) do
+  for i, e in ipairs(entries) do
     if e.kind == "event" and e.event.type == "StasisStart" and e.event.channel then
       main = main or e.event.channel.id
     elseif e.kind == "end" and (main == nil or e.call == main) then
@@ -340,7 +367,8 @@ function transcript.outcome(entries)
       return string.format("the caller hung up at %.3f s", e.t), e.t
     elseif e.kind == "request" and main then
       local spec, args = find_op(e.method, e.path)
-      if spec and spec.resource == "channels" and args[1] == main then
+      if spec and spec.resource == "channels" and args[1] == main
+          and not (SENDS_ON[spec.nickname] and refused(entries, i, main, spec.nickname)) then
         local q = e.query or {}
         local who = flow_ended and "luari" or "the flow"
         if spec.nickname == "hangup" then

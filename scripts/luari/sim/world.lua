@@ -218,6 +218,7 @@ function World:incoming(opts)
     exten = opts.exten,
     context = opts.context,
     id = opts.id,
+    variables = opts.variables,
   })
   if opts.audio then
     self.model:caller_audio(id, opts.audio)
@@ -225,11 +226,21 @@ function World:incoming(opts)
   return id
 end
 
+-- The keys go one after another, `spacing` apart, after any keys of an
+-- earlier press still to come: press("12") then press("34") is 1234.
 function World:press(id, digits, spacing)
   spacing = spacing or 0.25
+  self.keys_free = self.keys_free or {}
+  local now = self.clock:now()
+  local start = math.max(now, self.keys_free[id] or now)
+  local free = start + #digits * spacing
+  self.keys_free[id] = free
   for i = 1, #digits do
     local d = digits:sub(i, i)
-    self.clock:after((i - 1) * spacing, function()
+    self.clock:after(start - now + (i - 1) * spacing, function()
+      if i == #digits and self.keys_free[id] == free then
+        self.keys_free[id] = nil -- no press queued after this one
+      end
       self:note("caller", { action = "dtmf", channel = id, digit = d })
       self.model:caller_dtmf(id, d, 100)
     end)

@@ -549,8 +549,12 @@ function K.incoming(m, o)
   end
   ch.app_name = "Stasis"
   ch.app_data = #args == 0 and o.app or (o.app .. "," .. table.concat(args, ","))
-  -- Not subscribed yet: nobody sees STASISSTATUS being cleared.
+  -- Not subscribed yet: nobody sees STASISSTATUS being cleared, nor
+  -- the variables the dialplan set before Stasis().
   C().varset(m, ch, "STASISSTATUS", "")
+  for name, value in pairs(o.variables or {}) do
+    C().varset(m, ch, tostring(name), tostring(value))
+  end
   if C().stasis_refused(m, ch, o.app) then
     return id
   end
