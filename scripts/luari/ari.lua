@@ -98,9 +98,11 @@ local function rethrow(err)
   error(err, 0)
 end
 
+-- Whole numbers as digits at any size (tostring would write 2^60 as
+-- 1.1529215046068e+18, which Asterisk reads as 1).
 local function number_string(v)
-  if v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then
-    return string.format("%d", v)
+  if v == math.floor(v) and v == v and v ~= math.huge and v ~= -math.huge then
+    return string.format("%.0f", v)
   end
   return tostring(v)
 end
@@ -135,10 +137,18 @@ local function check_string(spec, p, v)
   return v
 end
 
+-- What Asterisk's int and long parameters hold (C int, long on 64 bits).
+local INT_RANGE = { int = 2 ^ 31, long = 2 ^ 63 }
+
 local function check_integer(spec, p, v)
   if type(v) ~= "number" or v ~= math.floor(v) or v ~= v or v == math.huge or v == -math.huge then
     fail(spec, "parameter '%s' must be an integer (got %s)", p[1],
       type(v) == "number" and tostring(v) or type(v))
+  end
+  local range = INT_RANGE[p[2]]
+  if range and (v >= range or v < -range) then
+    fail(spec, "parameter '%s' must be an integer from %s to %s (got %s)", p[1], number_string(-range),
+      number_string(range - 1), number_string(v))
   end
   if p.min and v < p.min then
     fail(spec, "parameter '%s' must be at least %s (got %s)", p[1], tostring(p.min), number_string(v))
@@ -172,7 +182,14 @@ local function check_containers(spec, p, v)
 end
 
 local function check_list(spec, p, v)
-  if type(v) ~= "table" then
+  if type(v) == "string" and p.values then
+    -- "build,system": each item must be allowed, as in the array form.
+    local items = {}
+    for item in (v .. ","):gmatch("([^,]*),") do
+      items[#items + 1] = item
+    end
+    return check_list(spec, p, items)
+  elseif type(v) ~= "table" then
     return check_string(spec, p, v)
   end
   if #v == 0 then
@@ -181,6 +198,9 @@ local function check_list(spec, p, v)
   local out = {}
   for i = 1, #v do
     out[i] = check_string(spec, p, v[i])
+    if out[i] == "" then
+      fail(spec, "parameter '%s': item %d is an empty string", p[1], i)
+    end
   end
   return out
 end
@@ -249,9 +269,10 @@ local function build_params(spec, opts)
     if v == nil and p.send_default then
       v = p.default
     end
-    if v == nil then
+    if v == nil or (v == "" and p.required) then
+      -- Asterisk reads an empty value as none (and answers some with 500).
       if p.required then
-        fail(spec, "missing required parameter '%s'", p[1])
+        fail(spec, "missing required parameter '%s'%s", p[1], v == "" and " (an empty string)" or "")
       end
     elseif p.body then
       body = body or {}
