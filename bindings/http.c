@@ -6,6 +6,8 @@
 #include "../core/url.h"
 
 #include <lauxlib.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +205,15 @@ static int check_method(lua_State *L, int idx) {
 }
 
 /* Over HTTP; the arguments start at `b` (method, ..., fn at b+5). */
+/* Seconds to curl's milliseconds, rounded up: 0.0004 s must not become 0,
+ * which curl reads as "no timeout" (and luari as its 10 s default). */
+static long timeout_ms(double seconds) {
+  if (!(seconds > 0))
+    return 0;
+  double ms = ceil(seconds * 1000.0);
+  return ms > (double)LONG_MAX ? LONG_MAX : (long)ms;
+}
+
 static int start_http(lua_State *L, luari_host_t *host, int b, const luari_buf_t *url, const luari_buf_t *body,
                       double timeout) {
   req_ud_t *r = lua_newuserdata(L, sizeof *r);
@@ -211,7 +222,7 @@ static int start_http(lua_State *L, luari_host_t *host, int b, const luari_buf_t
   r->fn_ref = r->self_ref = LUA_NOREF;
   luaL_getmetatable(L, REQ_MT);
   lua_setmetatable(L, -2);
-  luari_http_request_t req = { lua_tostring(L, b), url->data, body->data, body->len, (long)(timeout * 1000) };
+  luari_http_request_t req = { lua_tostring(L, b), url->data, body->data, body->len, timeout_ms(timeout) };
   r->req = luari_http_start(luari_host_http(host), &req, on_done, r);
   if (!r->req)
     return -1;
@@ -326,7 +337,7 @@ static int l_configure(lua_State *L) {
   luari_http_set_tls(http, insecure, opt_string(L, 1, "ca_file"));
   lua_getfield(L, 1, "timeout");
   if (lua_isnumber(L, -1))
-    host->timeout_ms = (long)(lua_tonumber(L, -1) * 1000);
+    host->timeout_ms = timeout_ms(lua_tonumber(L, -1));
   lua_getfield(L, 1, "max_connections");
   if (lua_isnumber(L, -1))
     luari_http_set_max_connections(http, (long)lua_tonumber(L, -1));
