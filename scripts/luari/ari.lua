@@ -198,9 +198,6 @@ local function check_list(spec, p, v)
   local out = {}
   for i = 1, #v do
     out[i] = check_string(spec, p, v[i])
-    if out[i] == "" then
-      fail(spec, "parameter '%s': item %d is an empty string", p[1], i)
-    end
   end
   return out
 end
@@ -269,10 +266,11 @@ local function build_params(spec, opts)
     if v == nil and p.send_default then
       v = p.default
     end
-    if v == nil or (v == "" and p.required) then
-      -- Asterisk reads an empty value as none (and answers some with 500).
+    -- An empty string is a value and goes out: Asterisk's own answer to
+    -- it (a 400 for most) is what the captures show a flow gets.
+    if v == nil then
       if p.required then
-        fail(spec, "missing required parameter '%s'%s", p[1], v == "" and " (an empty string)" or "")
+        fail(spec, "missing required parameter '%s'", p[1])
       end
     elseif p.body then
       body = body or {}

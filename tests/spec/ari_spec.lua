@@ -101,18 +101,6 @@ describe("luari.ari", function()
       assert.truthy(err:find("'timeout' must be at least 0", 1, true), err)
     end)
 
-    it("an empty string for a required parameter, or an empty item of a list", function()
-      local err = misuse(function() ari.describe("channels", "play", "c1", { media = "" }) end)
-      assert.truthy(err:find("missing required parameter 'media' (an empty string)", 1, true), err)
-      err = misuse(function() ari.describe("channels", "originate", { endpoint = "", app = "a" }) end)
-      assert.truthy(err:find("missing required parameter 'endpoint'", 1, true), err)
-      err = misuse(function() ari.describe("channels", "play", "c1", { media = { "sound:a", "" } }) end)
-      assert.truthy(err:find("parameter 'media': item 2 is an empty string", 1, true), err)
-      -- not required: an empty string is a value (a caller id cleared)
-      local _, _, query = ari.describe("channels", "originate", { endpoint = "e", app = "a", callerId = "" })
-      assert.are.same({ "endpoint", "e", "app", "a", "callerId", "" }, query)
-    end)
-
     it("an integer out of Asterisk's range; a large one goes out as digits", function()
       local err = misuse(function() ari.describe("channels", "originate", { endpoint = "e", app = "a", timeout = 2 ^ 40 }) end)
       assert.truthy(err:find("'timeout' must be an integer from -2147483648 to 2147483647 (got 1099511627776)", 1, true),
