@@ -56,6 +56,7 @@ end
 -- followed, as the watcher follows them. Inside luari the watcher's own
 -- lister does it (no process to start while the loop waits); plain LuaJIT
 -- (busted) asks find(1) the same question.
+local Runtime = require "luari.runtime"
 local util = require "luari.util"
 local has_watch, watch = pcall(require, "luari.watch")
 
@@ -197,12 +198,18 @@ local function make_require(gen)
 end
 
 -- Flows see `os` without exit: one call's flow must not end every call
--- (nor `luari check` report a broken file as fine).
+-- (nor `luari check` report a broken file as fine); and `debug` without
+-- sethook: the hook is what stops a flow that never waits.
 local FLOW_OS = setmetatable({
   exit = function()
     error("os.exit is not allowed in a flow (it would end every call): return from the flow, or call:hangup()", 2)
   end,
 }, { __index = os })
+local FLOW_DEBUG = setmetatable({
+  sethook = function()
+    error("debug.sethook is not allowed in a flow: luari's instruction budget uses the hook", 2)
+  end,
+}, { __index = debug })
 
 local function new_generation(snap, number)
   local gen = setmetatable({
@@ -221,6 +228,7 @@ local function new_generation(snap, number)
   gen.env.require = make_require(gen)
   gen.env._G = gen.env
   gen.env.os = FLOW_OS
+  gen.env.debug = FLOW_DEBUG
   return gen
 end
 
@@ -242,6 +250,13 @@ local function run_limited(budget, fn, ...)
       return
     end
     ticks = ticks + 1
+    if not over and Runtime.over_memory_limit() then
+      -- --memory-limit holds while loading too: a top level building a
+      -- huge table must not take the heap the calls need.
+      message = string.format("Lua memory limit exceeded while loading (%.0f MB in use, the limit is %.0f MB)",
+        collectgarbage("count") / 1024, Runtime.memory_limit_mb())
+      ticks = limit + 1
+    end
     if ticks > limit then
       if not over then
         over = true

@@ -212,6 +212,15 @@ function Runtime.set_memory_limit(mb)
   memory_recheck_kb = 0
 end
 
+-- Whether the Lua heap is over the process-wide limit (after one full
+-- collection); also used while flow files load.
+Runtime.over_memory_limit = over_memory_limit
+
+-- The limit in MB, for messages (nil: none).
+function Runtime.memory_limit_mb()
+  return memory_limit_kb < math.huge and memory_limit_kb / 1024 or nil
+end
+
 function Runtime.active()
   return active
 end

@@ -56,6 +56,14 @@ function cmd.main(args)
     io.stderr:write("luari sim: give one flow file (or a directory and --flow NAME)\n\n", usage())
     return 2
   end
+  if opts.dtmf then
+    -- A bad --dtmf is a usage error, as any other bad option.
+    local ok, err = require("luari.sim.dtmf").parse(opts.dtmf)
+    if not ok then
+      io.stderr:write("luari sim: ", tostring(err), "\n")
+      return 2
+    end
+  end
   if not opts.flow then
     local flow, err = only_flow(positional[1])
     if err then
