@@ -15,10 +15,12 @@
 
 /* No IN_MODIFY: a file is reported when its writer closes it, so a reload
  * never reads half a file. IN_CREATE only matters for directories, links
- * and symlinks: a regular file created empty is followed by IN_CLOSE_WRITE. */
+ * and symlinks: a regular file created empty is followed by IN_CLOSE_WRITE.
+ * IN_ATTRIB: a file or directory luari could not read may have become
+ * readable (chmod); a reload that finds the same texts does nothing. */
 #define WATCH_MASK                                                                                 \
   (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF |         \
-   IN_MOVE_SELF | IN_ONLYDIR)
+   IN_MOVE_SELF | IN_ATTRIB | IN_ONLYDIR)
 
 /* A tree deeper or wider than this is not a flows directory: someone
  * pointed luari at / or $HOME. Stop rather than eat the user's watches. */
@@ -385,9 +387,10 @@ static int handle(luari_watch_t *w, const struct inotify_event *ev) {
   if (isdir) {
     if (w->only)
       return 0;
-    if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+    if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_ATTRIB)) {
       /* Files written into it before its watch existed are found by the
-       * reload, which reads the whole tree: report the directory. */
+       * reload, which reads the whole tree: report the directory. (After
+       * a chmod, the watch it could not have before.) */
       add_tree(w, path, depth_of(path), NULL, 0);
       return report(w, LUARI_WATCH_CHANGED, path);
     }
@@ -410,7 +413,7 @@ static int handle(luari_watch_t *w, const struct inotify_event *ev) {
       return 0;
     return report(w, LUARI_WATCH_CHANGED, path);
   }
-  if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
+  if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB))
     return report(w, LUARI_WATCH_CHANGED, path);
   if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
     return report(w, LUARI_WATCH_REMOVED, path);

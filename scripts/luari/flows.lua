@@ -141,7 +141,46 @@ function flows.scan(path)
 end
 
 -- A `require` that looks in the generation's modules first, then the host's.
-local LOADING = {}
+-- A module being loaded is marked with who loads it: a module's top level
+-- may wait (a request, a sleep) when a flow requires it late, so another
+-- call may ask for it meanwhile (it waits for it), and the loader may be
+-- stopped on the way (its call ended: the next one loads it again).
+local Loading = {}
+
+-- The runtime thread running now, or the coroutine (flow files loading).
+local function current_loader()
+  local rt = Runtime.active()
+  local th = rt and rt.running
+  if th and th.co == coroutine.running() then
+    return th, rt
+  end
+  return coroutine.running(), nil
+end
+
+local function loader_gone(loader)
+  if type(loader) == "table" then
+    return loader.done or loader.dead
+  end
+  return loader == nil or coroutine.status(loader) == "dead"
+end
+
+-- The module `name` once whoever loads it now is done: its value, or nil
+-- when nobody is loading it (any more).
+local function loaded_by_another(cache, name)
+  local value = cache[name]
+  while getmetatable(value) == Loading do
+    local me, rt = current_loader()
+    if value.by == me or (rt == nil and not loader_gone(value.by)) then
+      error("loop requiring module '" .. tostring(name) .. "'", 3)
+    elseif loader_gone(value.by) then
+      cache[name] = nil
+      return nil
+    end
+    rt:sleep(0.01)
+    value = cache[name]
+  end
+  return value
+end
 -- luari's own modules, which a file in FLOWS must not hide from the
 -- other flows (a flow named luari.lua is still a flow, routed by name).
 local function is_luari_module(name)
@@ -154,10 +193,8 @@ local function make_require(gen)
     if is_luari_module(name) then
       return require(name)
     end
-    local value = cache[name]
-    if value == LOADING then
-      error("loop requiring module '" .. tostring(name) .. "'", 2)
-    elseif value ~= nil then
+    local value = loaded_by_another(cache, name)
+    if value ~= nil then
       return value
     end
     local chunk = gen.chunks[name]
@@ -183,7 +220,7 @@ local function make_require(gen)
     if not chunk then
       return require(name)
     end
-    cache[name] = LOADING
+    cache[name] = setmetatable({ by = (current_loader()) }, Loading)
     local ok, result = pcall(chunk, name)
     if not ok then
       cache[name] = nil
@@ -232,6 +269,31 @@ local function new_generation(snap, number)
   return gen
 end
 
+-- Where a coroutine stopped: "file:line" of its innermost Lua frame.
+local function stopped_at(co)
+  for level = 0, 30 do
+    local info = debug.getinfo(co, level, "Sl")
+    if not info then
+      return nil
+    elseif info.what ~= "C" and (info.currentline or 0) > 0 then
+      return info.short_src .. ":" .. info.currentline
+    end
+  end
+end
+
+-- A file's load error as text with a file and line: an error value that
+-- is not a string (error({code = 1}), error(nil), a table whose
+-- __tostring loops) is printed under a budget, and gets the line where
+-- the file stopped.
+local function load_error(co, e)
+  local text = Runtime.error_text(e)
+  if type(e) == "string" and text:match("^[^\n]-:%d+:") then
+    return text
+  end
+  local where = stopped_at(co)
+  return where and (where .. ": " .. text) or text
+end
+
 -- Runs fn with a count hook that stops it after `budget` VM instructions,
 -- so a file whose top level never ends cannot hang luari. fn runs in a
 -- coroutine of its own so that the hook can tell its instructions from
@@ -272,6 +334,9 @@ local function run_limited(budget, fn, ...)
     debug.sethook(old_fn, old_mask, old_count)
   else
     debug.sethook()
+  end
+  if not results[1] and not over then
+    return false, load_error(co, results[2])
   end
   if over then
     -- The error as raised names the file and line, unless a handler in the

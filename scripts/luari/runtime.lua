@@ -376,6 +376,9 @@ local function error_text(e)
   return "(an error value of type " .. type(e) .. " that cannot be printed)"
 end
 
+-- (also for the errors of flow files while they load)
+Runtime.error_text = error_text
+
 -- `quiet`: the thread was killed; whoever killed it reports it.
 local function finish(rt, th, results, err, trace, quiet)
   th.done = true

@@ -88,6 +88,8 @@ static void test_files(void) {
   CHECK_STR(drain(w, &s), "changed hello.lua", "a new file: one report, once written and closed");
   write_file("hello.lua", "return function() end -- 2");
   CHECK_STR(drain(w, &s), "changed hello.lua", "rewritten in place");
+  chmod(at("hello.lua"), 0600);
+  CHECK_STR(drain(w, &s), "changed hello.lua", "its permissions changed (it may have become readable)");
 
   write_file("notes.txt", "x");
   write_file(".hello.lua.swp", "x");

@@ -265,3 +265,49 @@ describe("luari check", function()
     assert.matches("spin%.lua:1: instruction budget exceeded while loading", out)
   end)
 end)
+
+-- A module whose top level waits, required late (inside a flow): another
+-- call asking for it meanwhile waits for it, and a loader stopped on the
+-- way (its call ended) leaves nothing behind.
+describe("luari run: a module whose top level waits", function()
+  after_each(h.stop_all)
+
+  local SLOW = 'local luari = require "luari"\nluari.sleep(1)\nreturn { v = "loaded" }\n'
+  local function asker(module)
+    return string.format([[
+local luari = require "luari"
+local json = require "cjson"
+return function(call)
+  local ok, m = pcall(require, %q)
+  luari.log.info("RESULT %%s", json.encode({ ok = ok, v = ok and m.v or tostring(m) }))
+  call:hangup()
+end
+]], module)
+  end
+
+  it("is waited for by a second call, and loaded again after a loader that was stopped", function()
+    local dir = h.flows({
+      ask = asker("lib.slow"),
+      ask2 = asker("lib.slow2"),
+      -- starts loading lib.slow2 in a thread of its own, then ends: the thread is stopped
+      quitter = 'local luari = require "luari"\nreturn function(call)\n'
+        .. '  luari.spawn(function() require "lib.slow2" end)\n  luari.sleep(0.3)\n  call:hangup()\nend\n',
+    })
+    sh("mkdir -p " .. h.quote(dir .. "/lib"))
+    write(dir .. "/lib/slow.lua", SLOW)
+    write(dir .. "/lib/slow2.lua", SLOW)
+    local sim = h.start_sim()
+    local run = h.start_run(dir, { url = sim.url })
+    h.wait_log(run, "connected to Asterisk", 10, true)
+    h.call(sim, { args = { "ask" } })
+    h.sleep(0.3)
+    h.call(sim, { args = { "ask" } })
+    h.wait_for(function() return #h.results(run) >= 2 end, 10, "both calls to load lib.slow")
+    for _, r in ipairs(h.results(run)) do
+      assert.are.same({ ok = true, v = "loaded" }, r)
+    end
+    h.call(sim, { args = { "quitter" } })
+    h.sleep(1)
+    assert.are.same({ ok = true, v = "loaded" }, call(sim, run, "ask2"))
+  end)
+end)
