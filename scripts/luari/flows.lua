@@ -181,6 +181,7 @@ local function loaded_by_another(cache, name)
   end
   return value
 end
+
 -- luari's own modules, which a file in FLOWS must not hide from the
 -- other flows (a flow named luari.lua is still a flow, routed by name).
 local function is_luari_module(name)
