@@ -326,13 +326,7 @@ local function request_body(content_type, body, query)
     return body
   end
   if ctype == "application/x-www-form-urlencoded" then
-    local fields = {}
-    form_fields(body, fields, {})
-    for k, v in pairs(fields) do
-      if query[k] == nil then
-        query[k] = v
-      end
-    end
+    form_fields(body, query, {}) -- (after the query's own: those win)
   end
   return ""
 end
