@@ -239,13 +239,16 @@ end
 -- only in their time becomes its first line and a count, and past `max`
 -- lines the middle is left out (a flow looping on requests would
 -- otherwise fill the screen many times over).
-local TIME_COLUMN = 12
+local function sans_time(line)
+  return (line:gsub("^[>%s]*[%d%.]+", "", 1))
+end
+
 local function abridge(lines, max)
   local out, i = {}, 1
   while i <= #lines do
-    local text = lines[i]:sub(TIME_COLUMN)
+    local text = sans_time(lines[i])
     local j = i
-    while j < #lines and lines[j + 1]:sub(TIME_COLUMN) == text do
+    while j < #lines and sans_time(lines[j + 1]) == text do
       j = j + 1
     end
     out[#out + 1] = lines[i]
