@@ -95,8 +95,26 @@ function App:spawn_for(call, fn, name, ...)
   call:_own("_threads")[th] = true
   if name == "flow" then
     call._main = th
+  elseif name == "on_hangup" and call._ended then
+    -- (the flow woke at the hangup and returned before its handlers began)
+    self:bound_handler(call, th)
   end
   return self.rt:start(th, ...)
+end
+
+-- An on_hangup handler runs on after the flow ended, for --hangup-grace
+-- at most, as a flow runs on after its caller hung up.
+function App:bound_handler(call, th)
+  if not self.hangup_grace then
+    return
+  end
+  self.rt.backend.timer(self.hangup_grace, function()
+    if not th.done then
+      self:log_call(call, "warn", string.format("on_hangup handler still running %gs after the flow ended: stopped",
+        self.hangup_grace))
+      self.rt:kill(th, "call ended")
+    end
+  end)
 end
 
 -- A thread that belongs to no call, for luari's own housekeeping.
@@ -362,9 +380,10 @@ function App:end_call(call)
   end
   for th in pairs(call._threads) do
     -- on_hangup handlers run to their end: the caller's hangup started
-    -- them, not the flow's end (and what they wait on answers at once, or
-    -- is a request Asterisk answers).
-    if th.name ~= "on_hangup" then
+    -- them, not the flow's end.
+    if th.name == "on_hangup" then
+      self:bound_handler(call, th)
+    else
       self.rt:kill(th, "call ended")
     end
   end

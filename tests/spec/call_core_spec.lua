@@ -334,6 +334,35 @@ describe("call:on_hangup when the flow ends while the handler waits", function()
   end)
 end)
 
+describe("call:on_hangup that never ends", function()
+  it("is stopped --hangup-grace after the flow ended", function()
+    local c = T.call('local ari = require "luari.ari"\n' .. [[
+      return function(call)
+        call:answer()
+        call:on_hangup(function()
+          while true do
+            ari.asterisk.getInfo()
+          end
+        end)
+        call:sleep(30)
+      end
+    ]], { hangup_grace = 5 })
+    c:advance(1)
+    c:hangup()
+    assert.is_true(c:finish())
+    c.world:advance(6)
+    local asked = #T.find_requests(c, "GET", "^/asterisk/info$")
+    assert.is_true(asked > 0)
+    c.world:advance(10)
+    assert.are.equal(asked, #T.find_requests(c, "GET", "^/asterisk/info$"), "the handler was stopped")
+    local warned = false
+    for _, l in ipairs(c:logs("warn")) do
+      warned = warned or l:find("on_hangup handler still running 5s after the flow ended: stopped", 1, true) ~= nil
+    end
+    assert.is_true(warned, table.concat(c:logs(), "\n"))
+  end)
+end)
+
 describe("call:on_hangup when the flow hangs up", function()
   it("does not run the handler: the caller did not hang up", function()
     local c = T.call([[
