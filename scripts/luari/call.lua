@@ -195,11 +195,13 @@ function Call:_set_state(state)
   end
   self._state = state
   local reason = state == "left" and "left" or "hangup"
-  stop_spawned(self, reason)
-  self:_interrupt_waits(reason)
   if state == "hungup" then
+    -- First, while the flow still waits: what a handler does is done
+    -- before the flow sees nil, "hangup" (and its end cannot come first).
     run_hangup_handlers(self)
   end
+  stop_spawned(self, reason)
+  self:_interrupt_waits(reason)
   self._app:call_state_changed(self)
 end
 

@@ -334,6 +334,25 @@ describe("call:on_hangup when the flow ends while the handler waits", function()
   end)
 end)
 
+describe("call:on_hangup and the flow it interrupts", function()
+  it("runs before the flow wakes with nil, 'hangup'", function()
+    local c = T.call([[
+      return function(call)
+        local note
+        call:on_hangup(function() note = "handler ran" end)
+        call:answer()
+        local ok, why = call:sleep(30)
+        T.got("woke", ok, why, note)
+      end
+    ]])
+    c:advance(1)
+    c:hangup()
+    assert.is_true(c:finish())
+    local v = T.values("woke")
+    assert.are.same({ nil, "hangup", "handler ran" }, { v[1], v[2], v[3] })
+  end)
+end)
+
 describe("call:on_hangup that never ends", function()
   it("is stopped --hangup-grace after the flow ended", function()
     local c = T.call('local ari = require "luari.ari"\n' .. [[
