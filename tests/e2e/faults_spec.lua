@@ -287,8 +287,11 @@ describe("a server that accepts the events WebSocket and ends it at once", funct
     -- a retry every 0.5 s would be a dozen.
     assert.is_true(counts.slammed >= 2 and counts.slammed <= 6, "slammed " .. counts.slammed)
     assert.is_true(h.count_log(run, "ARI unavailable") <= 2, h.read(run.log))
-    local before = h.count_log(run, "connected to Asterisk")
-    h.wait_for(function() return h.count_log(run, "connected to Asterisk") > before end, 10, "a lasting connection")
+    -- Then a connection that lasts: a call goes through.
+    h.wait_for(function()
+      return (h.http("POST", sim.base .. "/sim/calls", { args = { "waiter" } })) == 200
+    end, 10, "a call the events WebSocket takes")
+    h.wait_log(run, "\"waiting\": true", 10, true)
     assert.is_true(h.alive(run))
   end)
 end)
