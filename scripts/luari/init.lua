@@ -23,7 +23,9 @@ function luari.sleep(seconds)
     error("luari.sleep: seconds must be a number >= 0", 2)
   end
   local rt, th = current("luari.sleep")
-  if th.call then
+  -- An on_hangup handler's call is over: it sleeps anyway (bounded by
+  -- --hangup-grace once the flow has ended).
+  if th.call and th.name ~= "on_hangup" then
     return th.call:sleep(seconds)
   end
   return rt:sleep(seconds)

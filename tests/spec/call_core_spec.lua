@@ -353,6 +353,29 @@ describe("call:on_hangup and the flow it interrupts", function()
   end)
 end)
 
+describe("luari.sleep in an on_hangup handler", function()
+  it("sleeps, though the call is over", function()
+    local c = T.call([[
+      local luari = require "luari"
+      return function(call)
+        call:on_hangup(function()
+          local t0 = luari.now()
+          T.got("slept", luari.sleep(1), luari.now() - t0)
+        end)
+        call:answer()
+        call:sleep(30)
+      end
+    ]])
+    c:advance(1)
+    c:hangup()
+    assert.is_true(c:finish())
+    c.world:advance(2)
+    local v = T.values("slept")
+    assert.is_true(v[1])
+    assert.are.equal(1, v[2])
+  end)
+end)
+
 describe("call:on_hangup that never ends", function()
   it("is stopped --hangup-grace after the flow ended", function()
     local c = T.call('local ari = require "luari.ari"\n' .. [[
