@@ -542,10 +542,7 @@ local function stasis_of(ch)
   if type(dp) ~= "table" or dp.app_name ~= "Stasis" or type(dp.app_data) ~= "string" then
     return nil
   end
-  local fields = {}
-  for field in (dp.app_data .. ","):gmatch("([^,]*),") do
-    fields[#fields + 1] = field
-  end
+  local fields = util.split_commas(dp.app_data)
   return table.remove(fields, 1), fields
 end
 

@@ -184,11 +184,7 @@ end
 local function check_list(spec, p, v)
   if type(v) == "string" and p.values then
     -- "build,system": each item must be allowed, as in the array form.
-    local items = {}
-    for item in (v .. ","):gmatch("([^,]*),") do
-      items[#items + 1] = item
-    end
-    return check_list(spec, p, items)
+    return check_list(spec, p, util.split_commas(v))
   elseif type(v) ~= "table" then
     return check_string(spec, p, v)
   end

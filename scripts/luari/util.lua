@@ -102,6 +102,16 @@ function util.failure_cause(message)
   return (tostring(message):gsub(" after %d+ ms", ""):gsub(" after %d+ milliseconds", ""))
 end
 
+-- "a,,b" -> { "a", "", "b" }: a comma-separated list as Asterisk writes
+-- one (Stasis() arguments, parameters that take several values).
+function util.split_commas(s)
+  local out = {}
+  for item in (s .. ","):gmatch("([^,]*),") do
+    out[#out + 1] = item
+  end
+  return out
+end
+
 function util.shallow_copy(t)
   local c = {}
   for k, v in pairs(t) do

@@ -62,21 +62,24 @@ describe("stopping", function()
     return h.flows(files)
   end
 
-  it("acts on a SIGHUP that comes while the flows first load, once they are loaded", function()
+  -- luari run on slow_flows(), half a second into their first load.
+  local function loading()
     local sim = h.start_sim()
     local run = h.start_run(slow_flows(), { url = sim.url, log_level = "info", args = { "--no-watch" } })
     h.sleep(0.5)
     assert.is_false(h.log_has(run, "luari: flows", true), "the signal came after the load")
+    return run
+  end
+
+  it("acts on a SIGHUP that comes while the flows first load, once they are loaded", function()
+    local run = loading()
     h.signal(run, "HUP")
     h.wait_log(run, "flows reloaded (SIGHUP)", 20, true)
     assert.is_true(h.alive(run))
   end)
 
   it("acts on a SIGTERM that comes while the flows first load: exits 0", function()
-    local sim = h.start_sim()
-    local run = h.start_run(slow_flows(), { url = sim.url, log_level = "info", args = { "--no-watch" } })
-    h.sleep(0.5)
-    assert.is_false(h.log_has(run, "luari: flows", true), "the signal came after the load")
+    local run = loading()
     h.signal(run, "TERM")
     assert.are.equal(0, h.wait_exit(run, 20))
     assert.is_true(h.log_has(run, "SIGTERM: no new calls", true))

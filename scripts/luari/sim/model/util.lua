@@ -3,6 +3,7 @@
 -- code parses (atoi, ast_true), Q.850 cause texts.
 
 local json = require "luari.json"
+local util = require "luari.util"
 
 local U = {}
 
@@ -78,14 +79,10 @@ end
 -- "a,b,c" -> { "a", "b", "c" }; "" or nil -> {}. Empty items are kept, as
 -- Asterisk keeps them in Stasis arguments.
 function U.split(s)
-  local out = {}
   if U.empty(s) then
-    return out
+    return {}
   end
-  for item in (s .. ","):gmatch("([^,]*),") do
-    out[#out + 1] = item
-  end
-  return out
+  return util.split_commas(s)
 end
 
 -- Like U.split, without empty items: channel lists, format lists.
